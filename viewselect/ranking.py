@@ -1,0 +1,360 @@
+"""Regret, ambiguity ranks, keep/drop selection and ranker comparison (DESIGN.md §7; paper §5.8).
+
+Input: one row per (sequence, camera) with columns
+
+==================  ===========================================================
+sequence            sequence name (any hashable; e.g. ``Capture0/ROM04_...``)
+camera              camera id (str or int)
+ambiguity_mm        mean per-joint sample std of the HandFlowNet samples, mm
+mpjpe_global_mm     MPJPE of the mode prediction, Global alignment, mm
+mpjpe_rrr_mm        same, RRR alignment
+mpjpe_rr_mm         same, RR alignment
+visible_fraction    fraction of the 42 joints visible in the image, in [0, 1]
+baseline_spread_mm  (optional) a baseline model's spread, mm
+==================  ===========================================================
+
+Other columns (camera position, azimuth/elevation, …) are carried through; those constant per
+camera also reach the camera-level table.
+
+Definitions:
+
+* ``regret_<a>_mm = mpjpe_<a>_mm − min over cameras of the same sequence`` (alignment ``a``).
+* ``ambiguity_rank`` within a sequence: 1 = least ambiguous; ties share the lowest rank ("min").
+* **Camera-level ranking** over the whole selection: a camera's score is the mean of its ambiguity
+  over the sequences it appears in (each sequence weighted equally); its MPJPE/regret columns are
+  means the same way. Ties in the selection are broken by camera id, so results are deterministic.
+* **Selection** (mutually exclusive): ``drop=K`` drops the K most ambiguous cameras (0 ≤ K < C);
+  ``keep=K`` keeps the K least ambiguous (1 ≤ K ≤ C); ``max_ambiguity_mm=MM`` keeps cameras whose
+  score is ≤ MM (at least one must pass). None given keeps every camera. The per-sequence table gets
+  the same rule applied within each sequence (``keep_in_sequence``), K clipped to that sequence's
+  camera count.
+* **Ranker summary**, per sequence: a ranker orders cameras by a score (lower = better). "best" is
+  the regret of its top camera, "worst" of its bottom camera — when several cameras tie for top
+  (bottom) the mean of their regrets, i.e. the expected value under random tie-breaking.
+  "mean" is the average regret over all cameras (the same for every ranker; paper: 10.7 mm),
+  ``spearman`` the rank correlation between the score (oriented lower = better, so positive means
+  the ranker agrees with the MPJPE) and the MPJPE (NaN when either is constant).
+  Rankers: ``ambiguity`` (HandFlowNet spread), ``random`` (expected values: best = worst = mean,
+  Spearman 0), ``visible_fraction`` (more visible joints = better), ``baseline_spread`` (if the
+  column is present), ``oracle`` (ranks by the MPJPE itself: best regret 0, Spearman 1).
+  The ``overall`` rows are means over sequences (Spearman: mean over sequences where defined).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from handflow.errors import HandflowError
+
+ALIGNMENTS = ("global", "rrr", "rr")
+REQUIRED_COLUMNS = (
+    "sequence",
+    "camera",
+    "ambiguity_mm",
+    "mpjpe_global_mm",
+    "mpjpe_rrr_mm",
+    "mpjpe_rr_mm",
+    "visible_fraction",
+)
+BASELINE_COLUMN = "baseline_spread_mm"
+OVERALL = "overall"
+SUMMARY_COLUMNS = (
+    "sequence",
+    "ranker",
+    "alignment",
+    "best_regret_mm",
+    "worst_regret_mm",
+    "mean_regret_mm",
+    "spearman",
+    "n_cameras",
+)
+
+
+def mpjpe_col(alignment: str) -> str:
+    return f"mpjpe_{alignment}_mm"
+
+
+def regret_col(alignment: str) -> str:
+    return f"regret_{alignment}_mm"
+
+
+# ---------------------------------------------------------------- validation
+
+
+def validate_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Check the per-(sequence, camera) table; returns a copy sorted by (sequence, camera)."""
+    if not isinstance(table, pd.DataFrame):
+        raise HandflowError(f"ranking table: expected a pandas DataFrame, found {type(table).__name__}")
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    if missing:
+        raise HandflowError(f"ranking table: missing column(s) {', '.join(missing)}")
+    if len(table) == 0:
+        raise HandflowError("ranking table: no rows")
+    dup = table.duplicated(["sequence", "camera"])
+    if dup.any():
+        row = table.loc[dup].iloc[0]
+        raise HandflowError(
+            f"ranking table: duplicate row for sequence {row['sequence']!r} camera {row['camera']!r}"
+        )
+    numeric = [c for c in REQUIRED_COLUMNS[2:]] + ([BASELINE_COLUMN] if BASELINE_COLUMN in table.columns else [])
+    for col in numeric:
+        try:
+            values = pd.to_numeric(table[col], errors="raise").to_numpy(dtype=np.float64)
+        except (ValueError, TypeError) as err:
+            raise HandflowError(f"ranking table: column {col} is not numeric") from err
+        if not np.all(np.isfinite(values)):
+            raise HandflowError(f"ranking table: non-finite value in column {col}")
+        if col != "visible_fraction" and np.any(values < 0):
+            raise HandflowError(f"ranking table: negative value in column {col}")
+    vf = table["visible_fraction"].to_numpy(dtype=np.float64)
+    if np.any((vf < 0) | (vf > 1)):
+        raise HandflowError("ranking table: visible_fraction outside [0, 1]")
+    out = table.copy()
+    for col in numeric:
+        out[col] = out[col].astype(np.float64)
+    return out.sort_values(["sequence", "camera"], kind="stable").reset_index(drop=True)
+
+
+def _check_count(name: str, k, n: int, clip: bool) -> int:
+    """Validate K for ``--drop`` (0 ≤ K < n) or ``--keep`` (1 ≤ K ≤ n); ``clip`` clips instead of raising."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise HandflowError(f"--{name} expects a whole number of cameras, found {k!r}")
+    k = int(k)
+    lo, hi = (0, n - 1) if name == "drop" else (1, n)
+    if k < lo:
+        raise HandflowError(f"--{name} {k} is out of range: must be at least {lo}")
+    if k > hi:
+        if clip:
+            return hi
+        raise HandflowError(f"--{name} {k} is out of range: must be between {lo} and {hi} for {n} cameras")
+    return k
+
+
+def _selection_mode(drop, keep, max_ambiguity_mm) -> str | None:
+    given = [n for n, v in (("drop", drop), ("keep", keep), ("max-ambiguity", max_ambiguity_mm)) if v is not None]
+    if len(given) > 1:
+        found = ", ".join("--" + g for g in given)
+        raise HandflowError(f"choose one of --drop, --keep, --max-ambiguity (found {found})")
+    return given[0] if given else None
+
+
+# ---------------------------------------------------------------- regret and ranks
+
+
+def add_regret_and_rank(table: pd.DataFrame) -> pd.DataFrame:
+    """Per-(sequence, camera) table plus ``regret_<a>_mm`` for each alignment and ``ambiguity_rank``."""
+    out = validate_table(table)
+    by_seq = out.groupby("sequence", sort=False)
+    for a in ALIGNMENTS:
+        out[regret_col(a)] = out[mpjpe_col(a)] - by_seq[mpjpe_col(a)].transform("min")
+    out["ambiguity_rank"] = by_seq["ambiguity_mm"].rank(method="min", ascending=True).astype(np.int64)
+    return out
+
+
+def camera_ranking(table: pd.DataFrame) -> pd.DataFrame:
+    """Camera-level table over the selection: means over the sequences each camera appears in.
+
+    Columns: camera, n_sequences, ambiguity_mm, mpjpe_<a>_mm, regret_<a>_mm, visible_fraction,
+    baseline_spread_mm (if present), any extra column constant per camera, ambiguity_rank
+    (1 = least ambiguous, ties share the lowest rank). Rows in ranking order (ties by camera id).
+    """
+    per = add_regret_and_rank(table) if regret_col("global") not in table.columns else table
+    means = ["ambiguity_mm", *map(mpjpe_col, ALIGNMENTS), *map(regret_col, ALIGNMENTS), "visible_fraction"]
+    if BASELINE_COLUMN in per.columns:
+        means.append(BASELINE_COLUMN)
+    g = per.groupby("camera", sort=True)
+    cams = g[means].mean()
+    cams.insert(0, "n_sequences", g.size().astype(np.int64))
+    # Carry camera attributes (position, azimuth, ...) that do not vary between sequences.
+    known = set(means) | {"sequence", "camera", "ambiguity_rank", "keep_in_sequence"}
+    extra = [c for c in per.columns if c not in known]
+    if extra:
+        constant = [c for c in extra if (g[c].nunique(dropna=False) <= 1).all()]
+        if constant:
+            cams = cams.join(g[constant].first())
+    cams = cams.reset_index()
+    cams["ambiguity_rank"] = cams["ambiguity_mm"].rank(method="min").astype(np.int64)
+    return cams.sort_values(["ambiguity_mm", "camera"], kind="stable").reset_index(drop=True)
+
+
+def selection_mask(
+    scores: pd.Series,
+    cameras: pd.Series,
+    *,
+    drop: int | None = None,
+    keep: int | None = None,
+    max_ambiguity_mm: float | None = None,
+    clip: bool = False,
+) -> np.ndarray:
+    """Boolean keep mask for cameras with ambiguity ``scores`` (see module docstring for the rule).
+
+    ``clip=True`` clips K to the number of cameras instead of raising (used per sequence).
+    """
+    mode = _selection_mode(drop, keep, max_ambiguity_mm)
+    n = len(scores)
+    order = pd.DataFrame({"s": np.asarray(scores, float), "c": np.asarray(cameras)}).sort_values(
+        ["s", "c"], kind="stable"
+    ).index.to_numpy()
+    mask = np.ones(n, dtype=bool)
+    if mode is None:
+        return mask
+    if mode == "max-ambiguity":
+        try:
+            m = float(max_ambiguity_mm)
+        except (TypeError, ValueError):
+            m = math.nan
+        if not math.isfinite(m) or m < 0:
+            raise HandflowError(f"--max-ambiguity must be a non-negative number of mm, found {max_ambiguity_mm!r}")
+        mask = np.asarray(scores, float) <= m
+        if not mask.any() and not clip:
+            raise HandflowError(
+                f"--max-ambiguity {m:g} mm keeps no camera (the least ambiguous has {float(np.min(scores)):.3g} mm)"
+            )
+        return mask
+    if mode == "drop":
+        n_keep = n - _check_count("drop", drop, n, clip)
+    else:
+        n_keep = _check_count("keep", keep, n, clip)
+    mask[:] = False
+    mask[order[:n_keep]] = True
+    return mask
+
+
+# ---------------------------------------------------------------- rankers and summary
+
+
+def spearman(x, y) -> float:
+    """Spearman rank correlation (average ranks for ties, then Pearson); NaN if either is constant."""
+    rx = pd.Series(np.asarray(x, float)).rank(method="average").to_numpy()
+    ry = pd.Series(np.asarray(y, float)).rank(method="average").to_numpy()
+    if len(rx) != len(ry):
+        raise HandflowError(f"spearman: lengths differ ({len(rx)} vs {len(ry)})")
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    den = math.sqrt(float((rx * rx).sum() * (ry * ry).sum()))
+    return float((rx * ry).sum() / den) if den > 0 else math.nan
+
+
+def ranker_scores(per: pd.DataFrame, alignment: str) -> dict[str, np.ndarray | None]:
+    """Scores (lower = better) of each ranker for the rows of ``per``; ``None`` marks 'random'."""
+    scores: dict[str, np.ndarray | None] = {"ambiguity": per["ambiguity_mm"].to_numpy(float), "random": None}
+    scores["visible_fraction"] = -per["visible_fraction"].to_numpy(float)
+    if BASELINE_COLUMN in per.columns:
+        scores["baseline_spread"] = per[BASELINE_COLUMN].to_numpy(float)
+    scores["oracle"] = per[mpjpe_col(alignment)].to_numpy(float)
+    return scores
+
+
+def _summarise_one(regret: np.ndarray, mpjpe: np.ndarray, score: np.ndarray | None) -> tuple[float, ...]:
+    """(best, worst, mean regret, Spearman) of one ranker in one sequence."""
+    mean = float(regret.mean())
+    if score is None:  # random ranker: expected values
+        return mean, mean, mean, 0.0
+    best = float(regret[score == score.min()].mean())
+    worst = float(regret[score == score.max()].mean())
+    return best, worst, mean, spearman(score, mpjpe)
+
+
+def summarize(per: pd.DataFrame, alignments=ALIGNMENTS) -> pd.DataFrame:
+    """Best/worst/mean regret and Spearman per (sequence, ranker, alignment), plus ``overall`` rows.
+
+    ``per`` is the output of :func:`add_regret_and_rank` (computed if absent). Columns:
+    :data:`SUMMARY_COLUMNS`; ``sequence`` is the name or ``"overall"`` (rows first), ``n_cameras``
+    the sequence's camera count (overall: the sum over sequences, i.e. the number of views scored).
+    """
+    if regret_col("global") not in per.columns:
+        per = add_regret_and_rank(per)
+    rows = []
+    for seq, grp in per.groupby("sequence", sort=True):
+        for a in alignments:
+            regret, mp = grp[regret_col(a)].to_numpy(float), grp[mpjpe_col(a)].to_numpy(float)
+            for name, score in ranker_scores(grp, a).items():
+                rows.append((seq, name, a, *_summarise_one(regret, mp, score), len(grp)))
+    df = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    overall = (
+        df.groupby(["ranker", "alignment"], sort=False)
+        .agg(
+            best_regret_mm=("best_regret_mm", "mean"),
+            worst_regret_mm=("worst_regret_mm", "mean"),
+            mean_regret_mm=("mean_regret_mm", "mean"),
+            spearman=("spearman", "mean"),  # pandas skips NaN: mean over sequences where defined
+            n_cameras=("n_cameras", "sum"),
+        )
+        .reset_index()
+    )
+    overall.insert(0, "sequence", OVERALL)
+    out = pd.concat([overall[list(SUMMARY_COLUMNS)], df], ignore_index=True)
+    out["n_cameras"] = out["n_cameras"].astype(np.int64)
+    return out
+
+
+def regret_vs_dropped(per: pd.DataFrame, cameras: pd.DataFrame, alignment: str = "global") -> pd.DataFrame:
+    """Regret as the most ambiguous cameras (camera-level order of ``cameras``) are dropped one by one.
+
+    Rows ``n_dropped = 0 .. C−1`` with ``mean_regret_mm`` (average regret of the kept cameras) and
+    ``best_regret_mm`` (regret of the best kept camera, i.e. what the reduced rig can still reach),
+    both averaged over sequences; a sequence contributes the cameras it has among the kept ones.
+    """
+    if regret_col(alignment) not in per.columns:
+        per = add_regret_and_rank(per)
+    order = list(cameras["camera"])
+    grid = per.pivot(index="sequence", columns="camera", values=regret_col(alignment)).reindex(columns=order)
+    vals = grid.to_numpy(float)  # (S, C) in ranking order, NaN where a sequence lacks the camera
+    present = ~np.isnan(vals)
+    csum = np.cumsum(np.where(present, vals, 0.0), axis=1)
+    ccount = np.cumsum(present, axis=1)
+    cmin = np.fmin.accumulate(vals, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prefix_mean = csum / ccount
+    n = len(order)
+    n_kept = np.arange(n, 0, -1)
+    return pd.DataFrame(
+        {
+            "n_dropped": np.arange(n),
+            "n_kept": n_kept,
+            "mean_regret_mm": np.nanmean(prefix_mean[:, n_kept - 1], axis=0),
+            "best_regret_mm": np.nanmean(cmin[:, n_kept - 1], axis=0),
+        }
+    )
+
+
+# ---------------------------------------------------------------- one call
+
+
+@dataclass(frozen=True)
+class RankResult:
+    """Everything ``rank`` reports. ``cameras``: camera-level table with ``keep``; ``sequences``:
+    per-(sequence, camera) table with regret, ``ambiguity_rank`` and ``keep_in_sequence``;
+    ``summary``: :func:`summarize`; ``drop_list``: dropped camera ids in ranking order (best first)."""
+
+    cameras: pd.DataFrame
+    sequences: pd.DataFrame
+    summary: pd.DataFrame
+    drop_list: list
+
+
+def rank_views(
+    table: pd.DataFrame,
+    *,
+    drop: int | None = None,
+    keep: int | None = None,
+    max_ambiguity_mm: float | None = None,
+) -> RankResult:
+    """Regret, ranks, selection and ranker summary for a per-(sequence, camera) table."""
+    _selection_mode(drop, keep, max_ambiguity_mm)
+    per = add_regret_and_rank(table)
+    cams = camera_ranking(per)
+    opts = dict(drop=drop, keep=keep, max_ambiguity_mm=max_ambiguity_mm)
+    cams["keep"] = selection_mask(cams["ambiguity_mm"], cams["camera"], **opts)
+    per["keep_in_sequence"] = np.zeros(len(per), dtype=bool)
+    for _, idx in per.groupby("sequence", sort=False).groups.items():
+        sub = per.loc[idx]
+        per.loc[idx, "keep_in_sequence"] = selection_mask(sub["ambiguity_mm"], sub["camera"], clip=True, **opts)
+    per["keep_in_sequence"] = per["keep_in_sequence"].astype(bool)
+    per = per.sort_values(["sequence", "ambiguity_rank", "camera"], kind="stable").reset_index(drop=True)
+    drop_list = cams.loc[~cams["keep"], "camera"].tolist()
+    return RankResult(cameras=cams, sequences=per, summary=summarize(per), drop_list=drop_list)
