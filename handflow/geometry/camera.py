@@ -75,7 +75,8 @@ def _like(a, ref):
 def world_to_cam(X_world, R, campos):
     """(..., 3) -> (..., 3): ``R @ (X - campos)``."""
     R, campos = _like(R, X_world), _like(campos, X_world)
-    return (X_world - campos) @ R.T
+    Rt = R.swapaxes(-1, -2) if isinstance(R, np.ndarray) else R.transpose(-1, -2)
+    return (X_world - campos) @ Rt
 
 
 def cam_to_world(X_cam, R, campos):

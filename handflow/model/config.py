@@ -1,0 +1,66 @@
+"""``ModelConfig``: architecture of HandFlowNet (TOML table ``[model]`` via ``handflow.config``).
+
+CPU-sized defaults, chosen so a 2-core machine trains in minutes on the embedded synthetic data:
+
+=====================  ==========  =============================================================
+field                  default     paper / ProHMR value
+=====================  ==========  =============================================================
+``backbone_depth``     18          50 (ResNet-50)
+``crop_px``            128         224
+``context_dim``        128         0 here means "no embedding": the 2048-d ResNet-50 feature is the
+                                   flow context as is (ProHMR ``context_features=2048``)
+``flow_steps``         4           4
+``flow_hidden``        256         1024
+``flow_blocks``        2           2
+``max_log_scale``      3.0         (nflows' sigmoid scale in ProHMR's fork; see ``flow.py``)
+=====================  ==========  =============================================================
+
+``feature_dim`` is derived from the depth (512 for ResNet-18/34, 2048 for ResNet-50).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from handflow.errors import HandflowError
+
+# Model kinds this package builds; baselines (regressor, MC-dropout, Gaussian, cVAE) extend this tuple.
+MODEL_KINDS: tuple[str, ...] = ("handflow",)
+
+
+@dataclass
+class ModelConfig:
+    kind: str = "handflow"
+    backbone_depth: int = 18
+    crop_px: int = 128
+    context_dim: int = 128
+    flow_steps: int = 4
+    flow_hidden: int = 256
+    flow_blocks: int = 2
+    max_log_scale: float = 3.0
+    backbone_weights: str | None = None  # local torchvision ImageNet state dict (.pth), optional
+
+    def __post_init__(self):
+        if self.kind not in MODEL_KINDS:
+            raise HandflowError(f"model.kind: {self.kind!r} is not one of {MODEL_KINDS}")
+        if self.backbone_depth not in (18, 34, 50):
+            raise HandflowError(f"model.backbone_depth: {self.backbone_depth} is not one of (18, 34, 50)")
+        if self.crop_px < 32:
+            raise HandflowError(f"model.crop_px: {self.crop_px} is below the ResNet minimum of 32")
+        for name in ("flow_steps", "flow_hidden", "flow_blocks"):
+            if getattr(self, name) < 1:
+                raise HandflowError(f"model.{name} must be at least 1, found {getattr(self, name)}")
+        if self.context_dim < 0:
+            raise HandflowError(f"model.context_dim must be >= 0 (0 = raw feature), found {self.context_dim}")
+        if not self.max_log_scale > 0:
+            raise HandflowError(f"model.max_log_scale must be positive, found {self.max_log_scale}")
+
+    @property
+    def feature_dim(self) -> int:
+        """Pooled ResNet feature size: 512 (ResNet-18/34) or 2048 (ResNet-50)."""
+        return 2048 if self.backbone_depth == 50 else 512
+
+    @classmethod
+    def paper(cls) -> "ModelConfig":
+        """HandFlow / ProHMR sizes: ResNet-50 at 224 px, 2048-d context, 4 steps, hidden 1024, 2 blocks."""
+        return cls(backbone_depth=50, crop_px=224, context_dim=0, flow_steps=4, flow_hidden=1024, flow_blocks=2)
