@@ -6,6 +6,7 @@ CPU-sized defaults, chosen so a 2-core machine trains in minutes on the embedded
 field                  default     paper / ProHMR value
 =====================  ==========  =============================================================
 ``backbone_depth``     18          50 (ResNet-50)
+``backbone_width``     64          64 (``configs/default.toml`` uses 32 on a 2-core CPU)
 ``crop_px``            128         224
 ``context_dim``        128         0 here means "no embedding": the 2048-d ResNet-50 feature is the
                                    flow context as is (ProHMR ``context_features=2048``)
@@ -32,6 +33,7 @@ MODEL_KINDS: tuple[str, ...] = ("handflow",)
 class ModelConfig:
     kind: str = "handflow"
     backbone_depth: int = 18
+    backbone_width: int = 64  # channels of the first ResNet stage; ImageNet weights need 64
     crop_px: int = 128
     context_dim: int = 128
     flow_steps: int = 4
@@ -45,6 +47,10 @@ class ModelConfig:
             raise HandflowError(f"model.kind: {self.kind!r} is not one of {MODEL_KINDS}")
         if self.backbone_depth not in (18, 34, 50):
             raise HandflowError(f"model.backbone_depth: {self.backbone_depth} is not one of (18, 34, 50)")
+        if self.backbone_width < 8 or self.backbone_width % 8:
+            raise HandflowError(f"model.backbone_width must be a positive multiple of 8, found {self.backbone_width}")
+        if self.backbone_weights and self.backbone_width != 64:
+            raise HandflowError("model.backbone_weights needs backbone_width = 64 (ImageNet ResNets are that wide)")
         if self.crop_px < 32:
             raise HandflowError(f"model.crop_px: {self.crop_px} is below the ResNet minimum of 32")
         for name in ("flow_steps", "flow_hidden", "flow_blocks"):
@@ -57,8 +63,8 @@ class ModelConfig:
 
     @property
     def feature_dim(self) -> int:
-        """Pooled ResNet feature size: 512 (ResNet-18/34) or 2048 (ResNet-50)."""
-        return 2048 if self.backbone_depth == 50 else 512
+        """Pooled ResNet feature size: 512 (ResNet-18/34) or 2048 (ResNet-50) at width 64."""
+        return (32 if self.backbone_depth == 50 else 8) * self.backbone_width
 
     @classmethod
     def paper(cls) -> "ModelConfig":

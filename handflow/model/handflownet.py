@@ -48,7 +48,7 @@ class HandFlowNet(nn.Module):
         super().__init__()
         cfg = cfg or ModelConfig()
         self.cfg = cfg
-        self.encoder = ResNet(cfg.backbone_depth)
+        self.encoder = ResNet(cfg.backbone_depth, width=cfg.backbone_width)
         self.flow = ConditionalGlow(
             Y_DIM,
             cfg.feature_dim,

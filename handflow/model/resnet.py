@@ -27,11 +27,11 @@ __all__ = ["BasicBlock", "Bottleneck", "ResNet", "resnet", "feature_dim_for_dept
 _LAYERS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottleneck", (3, 4, 6, 3))}
 
 
-def feature_dim_for_depth(depth: int) -> int:
-    """Pooled feature size of ResNet-``depth``: 512 (18, 34) or 2048 (50)."""
+def feature_dim_for_depth(depth: int, width: int = 64) -> int:
+    """Pooled feature size of ResNet-``depth`` of base ``width``: 512 (18, 34) or 2048 (50) at width 64."""
     if depth not in _LAYERS:
         raise HandflowError(f"unsupported ResNet depth {depth}: choose one of {sorted(_LAYERS)}")
-    return 512 if _LAYERS[depth][0] == "basic" else 2048
+    return (8 if _LAYERS[depth][0] == "basic" else 32) * width
 
 
 def _conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
@@ -88,25 +88,31 @@ class ResNet(nn.Module):
 
     ``num_classes``: when given, an ``fc`` layer exists (torchvision's classifier head) and
     :meth:`logits` applies it; the encoder path never uses it.
+    ``width``: channels of the first stage (torchvision: 64; every stage scales with it). Narrower
+    trunks keep the parameter names but not the shapes, so ImageNet weights need ``width=64``; the
+    CPU default uses 32, a quarter of the compute and parameters.
     """
 
-    def __init__(self, depth: int = 18, num_classes: int | None = None):
+    def __init__(self, depth: int = 18, num_classes: int | None = None, width: int = 64):
         super().__init__()
-        self.feature_dim = feature_dim_for_depth(depth)
+        if width < 8 or width % 8:
+            raise HandflowError(f"ResNet width must be a positive multiple of 8, found {width}")
+        self.feature_dim = feature_dim_for_depth(depth, width)
         self.depth = depth
         kind, layers = _LAYERS[depth]
         block = BasicBlock if kind == "basic" else Bottleneck
-        self.inplanes = 64
-        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        w = width
+        self.inplanes = w
+        self.conv1 = nn.Conv2d(3, w, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(w)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = self._make_layer(block, 64, layers[0])
-        self.layer2 = self._make_layer(block, 128, layers[1], stride=2)
-        self.layer3 = self._make_layer(block, 256, layers[2], stride=2)
-        self.layer4 = self._make_layer(block, 512, layers[3], stride=2)
+        self.layer1 = self._make_layer(block, w, layers[0])
+        self.layer2 = self._make_layer(block, 2 * w, layers[1], stride=2)
+        self.layer3 = self._make_layer(block, 4 * w, layers[2], stride=2)
+        self.layer4 = self._make_layer(block, 8 * w, layers[3], stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(512 * block.expansion, num_classes) if num_classes else None
+        self.fc = nn.Linear(8 * w * block.expansion, num_classes) if num_classes else None
         # torchvision's initialisation
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -141,8 +147,8 @@ class ResNet(nn.Module):
         return self.fc(self.forward(x))
 
 
-def resnet(depth: int, num_classes: int | None = None) -> ResNet:
-    return ResNet(depth, num_classes)
+def resnet(depth: int, num_classes: int | None = None, width: int = 64) -> ResNet:
+    return ResNet(depth, num_classes, width)
 
 
 def load_backbone_weights(model: ResNet, path: str | Path) -> None:

@@ -1,0 +1,97 @@
+"""Synthetic-capture generation speed: the z-buffer per image and whole-pipeline images per second.
+
+    python -m benchmarks.bench_synth           # prints a Markdown snippet
+    python -m benchmarks synth                 # updates reports/benchmarks.md
+
+Workload: one two-hand frame (``0003_cover_hand``) seen by 35 dome cameras at the default image
+size (256 x 168) — rasterisation alone, and the full render (raster + shading + background +
+visibility) and JPEG encoding per image; then ``synthesize`` of a reduced config (35 test cameras,
+2 frames per test sequence, one small training and validation capture) end to end, including
+annotation writing, as images per second. Torch runs single-threaded, as ``synthesize`` does.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from handflow.data import motions
+from handflow.data.interhand import JOINT_HAND
+from handflow.data.raster import rasterize
+from handflow.data.rig import dome_rig
+from handflow.data.synth import SynthConfig, jpeg_bytes, make_subject, render_views, synthesize
+
+
+def _best(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def run(n_cameras: int = 35, repeats: int = 3) -> dict:
+    from handflow.hand.model import HandModel
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        hm = HandModel.from_dir()
+        cfg = SynthConfig()
+        rig = dome_rig(cfg.image_hw, cfg.test_cameras)
+        cams = [rig.cameras[c] for c in rig.ids[:: max(1, len(rig.ids) // n_cameras)][:n_cameras]]
+        mf = motions.test_motion(hm, 0, "0003_cover_hand", 3, seed=0)
+        with torch.no_grad():
+            verts = hm.mesh_from_mano(*(torch.as_tensor(a[1:2]) for a in (mf.pose, mf.shape, mf.trans_m)))[0].double()
+        faces = np.asarray(hm.faces)
+        V = verts.shape[1]
+        subject = make_subject(np.random.default_rng(0), V)
+        R = torch.as_tensor(np.stack([c.R for c in cams]))
+        t = torch.as_tensor(np.stack([c.campos_mm for c in cams]))
+        K = torch.as_tensor(np.stack([c.K for c in cams]), dtype=torch.float32)
+        vc = ((torch.cat([verts[0], verts[1]])[None] - t[:, None]) @ R.transpose(1, 2)).float()
+        fs = torch.as_tensor(np.concatenate([faces[0], faces[1] + V]))
+        labels = torch.as_tensor(np.repeat([0, 1], faces.shape[1]))
+        t_raster = _best(lambda: rasterize(vc, fs, K, cfg.image_hw, labels), repeats)
+        rngs = lambda: [np.random.default_rng(i) for i in range(len(cams))]  # noqa: E731
+        imgs = None
+
+        def render():
+            nonlocal imgs
+            imgs, _ = render_views(verts.numpy(), faces, cams, cfg.image_hw, subject.albedo, rngs(), mf.keypoints_mm[1])
+
+        t_render = _best(render, repeats)
+        t_jpeg = _best(lambda: [jpeg_bytes(im, cfg.jpeg_quality) for im in imgs], repeats)
+        small = SynthConfig(test_cameras=n_cameras, test_frames=2, train_captures=1, train_sequences=2,
+                            train_frames=10, train_cameras_per_frame=6, val_sequences=1, val_frames=10,
+                            val_cameras_per_frame=6)
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            root = synthesize(small, Path(tmp) / "synth")
+            t_synth = time.perf_counter() - t0
+            n_images = sum(1 for _ in (root / "images").rglob("*.jpg"))
+    finally:
+        torch.set_num_threads(threads)
+    return {
+        "synth_image_hw": f"{cfg.image_hw[0]}x{cfg.image_hw[1]}",
+        "synth_faces_per_frame": int(fs.shape[0]),
+        "synth_raster_ms_per_image": 1e3 * t_raster / len(cams),
+        "synth_render_ms_per_image": 1e3 * t_render / len(cams),
+        "synth_jpeg_ms_per_image": 1e3 * t_jpeg / len(cams),
+        "synth_pipeline_images": n_images,
+        "synth_pipeline_s": t_synth,
+        "synth_images_per_s": n_images / t_synth,
+        "synth_joints_per_image": len(JOINT_HAND),
+    }
+
+
+if __name__ == "__main__":
+    figures = run()
+    print("| figure | value |\n| --- | --- |")
+    for key, value in figures.items():
+        print(f"| {key} | {value:.4g} |" if isinstance(value, float) else f"| {key} | {value} |")

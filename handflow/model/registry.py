@@ -1,0 +1,65 @@
+"""Build and load models by kind; export a training checkpoint as a compact shipped model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from handflow.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
+from handflow.config import from_dict, to_dict
+from handflow.errors import HandflowError
+from handflow.model.config import MODEL_KINDS, ModelConfig
+from handflow.model.handflownet import HandFlowNet
+
+
+def build_model(cfg: ModelConfig, hand_model) -> torch.nn.Module:
+    if cfg.kind == "handflow":
+        return HandFlowNet(cfg, hand_model)
+    raise HandflowError(f"model.kind: {cfg.kind!r} is not one of {MODEL_KINDS}")
+
+
+def model_config_of(payload: dict, path: str | Path) -> ModelConfig:
+    cfg = payload["config"]
+    model_cfg = cfg.get("model", cfg) if isinstance(cfg, dict) else None
+    if not isinstance(model_cfg, dict):
+        raise HandflowError(f"checkpoint {path}: config has no model table")
+    model_cfg = {k: v for k, v in model_cfg.items() if k != "backbone_weights"}
+    return from_dict(ModelConfig, model_cfg, where=f"{path}:config.model")
+
+
+def load_model(path: str | Path, hand_model, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """A model ready for inference (eval mode, float32) and its checkpoint payload (minus weights)."""
+    payload = load_checkpoint(path, kinds=MODEL_KINDS)
+    model = build_model(model_config_of(payload, path), hand_model)
+    load_state_strict(model, payload["state_dict"], path)
+    model.to(device).float().eval()
+    meta = {k: v for k, v in payload.items() if k not in ("state_dict", "optimizer", "rng")}
+    return model, meta
+
+
+def export_model(train_checkpoint: str | Path, out: str | Path, half: bool = True, **extra) -> Path:
+    """Strip optimiser/RNG state and store weights in half precision (running stats stay float32)."""
+    payload = load_checkpoint(train_checkpoint, kinds=MODEL_KINDS)
+    state = {}
+    for k, v in payload["state_dict"].items():
+        keep32 = not v.is_floating_point() or "running_" in k or k.endswith(("y_mean", "y_std"))
+        state[k] = v if (keep32 or not half) else v.to(torch.float16)
+    shipped = {k: v for k, v in payload.items() if k not in ("optimizer", "rng", "state_dict", "format")}
+    shipped.update(state_dict=state, **extra)
+    save_checkpoint(out, shipped)
+    return Path(out)
+
+
+def model_digest(model: torch.nn.Module) -> str:
+    """Content hash of the weights: a cache key that changes whenever the model does."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().float().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+__all__ = ["build_model", "load_model", "export_model", "model_digest", "model_config_of", "to_dict"]

@@ -1,0 +1,290 @@
+"""Training HandFlowNet: ``viewselect train-model --config configs/NAME.toml``.
+
+One epoch = one pass over the training split in an order drawn from ``(seed, epoch)``; a checkpoint
+(model, optimiser, step, RNG state, resolved config, code version) is written atomically after every
+epoch, so ``--resume`` continues bit-for-bit from the last finished epoch. Under ``torchrun`` the
+batch of every step is split across ranks with DistributedDataParallel (gloo on CPU, nccl on GPU);
+rank 0 validates, logs and writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from handflow.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
+from handflow.config import load_config, to_dict
+from handflow.errors import HandflowError
+from handflow.hand.model import HandModel
+from handflow.io import write_text
+from handflow.losses import LossConfig, LossTargets, handflow_loss
+from handflow.metrics import mpjpe, sample_std
+from handflow.model.config import ModelConfig
+from handflow.model.registry import build_model
+from handflow.progress import make_progress
+from handflow.provenance import code_version, provenance
+
+
+@dataclass
+class DataConfig:
+    root: str | None = None  # None: the embedded synthetic capture, generated on first use
+    mano_dir: str | None = None  # None: the generated synthetic MANO
+    train_split: str = "train"
+    val_split: str = "val"
+    train_selection: str | None = None
+    val_max_images: int = 240
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    batch_size: int = 32
+    epochs: int = 10
+    warmup_steps: int = 100
+    lr_final_factor: float = 0.05  # cosine decay to lr * this at the last step
+    grad_clip: float = 10.0
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    val_samples: int = 20
+    amp: bool = True  # bfloat16 autocast of the encoder on CUDA; ignored on CPU
+
+    def __post_init__(self):
+        o = self.optim
+        if o.batch_size < 2 or o.epochs < 1 or not o.lr > 0:
+            raise HandflowError("optim: batch_size must be >= 2, epochs >= 1, lr > 0")
+        if self.val_samples < 2:
+            raise HandflowError("val_samples must be >= 2 (a spread needs two samples)")
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    return load_config(TrainConfig, path)
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def _dist_info() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed(device: torch.device) -> bool:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return False
+    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return True
+
+
+def _lr_at(step: int, total: int, o: OptimConfig) -> float:
+    if step < o.warmup_steps:
+        return o.lr * (step + 1) / o.warmup_steps
+    p = min(1.0, (step - o.warmup_steps) / max(1, total - o.warmup_steps))
+    return o.lr * (o.lr_final_factor + (1 - o.lr_final_factor) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+class _TrainStep(torch.nn.Module):
+    """The whole loss as one ``forward`` so DistributedDataParallel sees every parameter use."""
+
+    def __init__(self, model, loss_cfg: LossConfig, amp: bool):
+        super().__init__()
+        self.model = model
+        self.loss_cfg = loss_cfg
+        self.amp = amp
+
+    def forward(self, images, targets: LossTargets):
+        if self.amp and images.is_cuda:
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                ctx = self.model.encode(images)
+            ctx = ctx.float()
+        else:
+            ctx = self.model.encode(images)
+        return handflow_loss(self.model, ctx, targets, self.loss_cfg)
+
+
+def _targets(data: dict, idx: torch.Tensor, device) -> tuple[torch.Tensor, LossTargets]:
+    images = data["image"][idx].to(device).float() / 255.0
+    y = data["y"][idx].to(device)[:, None]  # K = 1 annotation (MultiHands adds more)
+    tg = LossTargets(
+        y=y,
+        mode_index=torch.zeros(len(idx), dtype=torch.long, device=device),
+        joints_cam_mm=data["joints_cam_mm"][idx].to(device),
+        joints2d_px=data["joints_crop_px"][idx].to(device),
+        visible=data["joint_visible"][idx].to(device) * data["joint_valid"][idx].to(device),
+        K_crop=data["K_crop"][idx].to(device),
+        joints_valid=data["joint_valid"][idx].to(device),
+    )
+    return images, tg
+
+
+@torch.no_grad()
+def validate(model, data: dict, n_samples: int, batch: int = 64, seed: int = 0) -> dict:
+    """Mode MPJPE (Global, RR) against the ground truth and mean per-joint sample std (mm)."""
+    model.eval()
+    device = next(model.parameters()).device
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    g, rr, std = [], [], []
+    for a in range(0, len(data["image"]), batch):
+        sl = slice(a, a + batch)
+        images = data["image"][sl].to(device).float() / 255.0
+        K = data["K_crop"][sl].to(device)
+        z = torch.randn(images.shape[0], n_samples, 218, generator=gen).to(device)
+        out = model.predict(images, K, n_samples=n_samples, z=z)
+        gt, valid = data["joints_cam_mm"][sl].to(device), data["joint_valid"][sl].to(device)
+        g.append(mpjpe(out["mode_joints"], gt, valid, "global"))
+        rr.append(mpjpe(out["mode_joints"], gt, valid, "rr"))
+        std.append(sample_std(out["samples_joints"]))
+    model.train()
+    cat = lambda xs: torch.cat(xs)[torch.isfinite(torch.cat(xs))].mean().item()  # noqa: E731
+    return {"val_mpjpe_global_mm": cat(g), "val_mpjpe_rr_mm": cat(rr), "val_sample_std_mm": cat(std)}
+
+
+def _param_digest(model) -> str:
+    """Hash of the trainable parameters (BatchNorm running stats are per-rank by design)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, p in model.named_parameters():
+        h.update(name.encode())
+        h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _append_log(path: Path, row: dict) -> None:
+    """Rewrite the CSV log atomically with the new row (it is tiny; never a torn line)."""
+    rows = []
+    if path.is_file():
+        rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    rows.append({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[-1].keys()))
+    w.writeheader()
+    w.writerows(rows)
+    write_text(path, buf.getvalue())
+
+
+# ------------------------------------------------------------------------------------------ training
+def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: str | None = None) -> dict:
+    """Train; returns the last epoch's log row. Writes ``out_dir/{last.pt, log.csv, config.json}``."""
+    from handflow.data.preload import preload_split
+    from handflow.data.synth import ensure_default_data
+
+    out_dir = Path(out_dir)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dev.type == "cuda" and "LOCAL_RANK" in os.environ:
+        dev = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    started_dist = init_distributed(dev)
+    rank, world = _dist_info()
+    try:
+        ckpt_path = out_dir / "last.pt"
+        if not resume and ckpt_path.exists():
+            raise HandflowError(f"{ckpt_path} exists: pass --resume to continue it or choose another --out")
+        if resume and not ckpt_path.exists():
+            raise HandflowError(f"nothing to resume: {ckpt_path} does not exist")
+        if cfg.data.root is not None and not Path(cfg.data.root).is_dir():
+            raise HandflowError(f"data root does not exist: {cfg.data.root}")
+        torch.manual_seed(cfg.seed)
+        hand_model = HandModel.from_dir(cfg.data.mano_dir)
+        root = Path(cfg.data.root) if cfg.data.root else ensure_default_data()
+        S = cfg.model.crop_px
+        train_data = preload_split(root, cfg.data.train_split, S, hand_model, cfg.data.train_selection)
+        val_data = preload_split(root, cfg.data.val_split, S, hand_model, max_images=cfg.data.val_max_images)
+        N = len(train_data["image"])
+        o = cfg.optim
+        steps_per_epoch = N // o.batch_size
+        if steps_per_epoch < 1:
+            raise HandflowError(f"training split holds {N} images, fewer than one batch of {o.batch_size}")
+        total_steps = steps_per_epoch * o.epochs
+        model = build_model(cfg.model, hand_model).to(dev)
+        optim = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+        start_epoch = 0
+        if resume:
+            payload = load_checkpoint(ckpt_path, kinds=(cfg.model.kind,))
+            if payload["config"] != to_dict(cfg):
+                raise HandflowError(f"{ckpt_path} was trained with another config; resume with the same --config")
+            load_state_strict(model, payload["state_dict"], ckpt_path)
+            optim.load_state_dict(payload["optimizer"])
+            start_epoch = int(payload["epoch"])
+            torch.set_rng_state(payload["rng"]["torch"])
+        else:
+            y = train_data["y"]
+            model.set_y_normalization(y.mean(0), y.std(0))
+            gen = torch.Generator().manual_seed(cfg.seed)
+            first = torch.randperm(N, generator=gen)[: max(o.batch_size, 64)]
+            with torch.no_grad():
+                images, tg = _targets(train_data, first, dev)
+                model.data_init(tg.y[:, 0], model.encode(images))
+        step_module = _TrainStep(model, cfg.loss, cfg.amp)
+        if world > 1:
+            step_module = torch.nn.parallel.DistributedDataParallel(step_module)
+        if rank == 0:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            import json
+
+            write_text(out_dir / "config.json", json.dumps(provenance(to_dict(cfg), data_root=str(root)), indent=2))
+        row: dict = {}
+        model.train()
+        with make_progress() as progress:
+            task = progress.add_task("training", total=total_steps, completed=start_epoch * steps_per_epoch)
+            for epoch in range(start_epoch, o.epochs):
+                order = torch.randperm(N, generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch))
+                sums: dict[str, float] = {}
+                t0 = time.perf_counter()
+                for it in range(steps_per_epoch):
+                    step = epoch * steps_per_epoch + it
+                    for group in optim.param_groups:
+                        group["lr"] = _lr_at(step, total_steps, o)
+                    idx = order[it * o.batch_size : (it + 1) * o.batch_size][rank::world]
+                    images, tg = _targets(train_data, idx, dev)
+                    total, parts = step_module(images, tg)
+                    if not torch.isfinite(total):
+                        raise HandflowError(
+                            f"loss became non-finite at epoch {epoch + 1} step {it + 1}; the last good checkpoint "
+                            f"is {ckpt_path if ckpt_path.exists() else 'not written yet'}; lower optim.lr"
+                        )
+                    optim.zero_grad(set_to_none=True)
+                    total.backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
+                    optim.step()
+                    for k, v in parts.items():
+                        sums[k] = sums.get(k, 0.0) + float(v)
+                    progress.update(task, advance=1, description=f"epoch {epoch + 1}/{o.epochs} loss {total.item():.3f}")
+                train_s = time.perf_counter() - t0
+                row = {"epoch": epoch + 1, "step": (epoch + 1) * steps_per_epoch, "lr": _lr_at(step, total_steps, o),
+                       **{f"train_{k}": v / steps_per_epoch for k, v in sums.items()},
+                       "train_images_per_s": steps_per_epoch * o.batch_size / train_s}
+                if rank == 0:
+                    row.update(validate(model, val_data, cfg.val_samples, seed=cfg.seed))
+                    save_checkpoint(ckpt_path, {
+                        "kind": cfg.model.kind, "config": to_dict(cfg), "version": code_version(),
+                        "state_dict": model.state_dict(), "optimizer": optim.state_dict(), "epoch": epoch + 1,
+                        "rng": {"torch": torch.get_rng_state()}, "log": row, "data_root": str(root),
+                    })
+                    _append_log(out_dir / "log.csv", row)
+                    progress.console.print(
+                        f"epoch {epoch + 1}: val MPJPE {row['val_mpjpe_global_mm']:.1f} mm (RR "
+                        f"{row['val_mpjpe_rr_mm']:.1f}), sample std {row['val_sample_std_mm']:.1f} mm"
+                    )
+                if world > 1:
+                    dist.barrier()
+        row["param_digest"] = _param_digest(model)  # equal on every rank when DDP kept them in sync
+        row["rank"] = rank
+        return row
+    finally:
+        if started_dist:
+            dist.destroy_process_group()

@@ -1,0 +1,106 @@
+"""Training: runs, logs, checkpoints, resumes bit-for-bit, and keeps DDP ranks in sync."""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+
+import pytest
+import torch
+
+from handflow.checkpoint import load_checkpoint
+from handflow.errors import HandflowError
+from handflow.train import load_train_config, train
+
+
+def _log(path):
+    """Log rows without the timing column (wall-clock speed differs run to run)."""
+    with open(path) as f:
+        return [{k: v for k, v in r.items() if k != "train_images_per_s"} for r in csv.DictReader(f)]
+
+
+def test_train_writes_checkpoint_and_log(tmp_path, tiny_train_config):
+    cfg = load_train_config(tiny_train_config)
+    row = train(cfg, tmp_path)
+    rows = _log(tmp_path / "log.csv")
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert float(rows[-1]["val_mpjpe_global_mm"]) > 0 and float(rows[-1]["val_sample_std_mm"]) > 0
+    payload = load_checkpoint(tmp_path / "last.pt")
+    assert payload["epoch"] == 2 and payload["config"]["model"]["backbone_width"] == 8
+    assert row["epoch"] == 2
+    # a second run into the same folder must not overwrite it
+    with pytest.raises(HandflowError, match="--resume"):
+        train(cfg, tmp_path)
+
+
+def test_resume_reproduces_uninterrupted_run(tmp_path, tiny_train_config, monkeypatch):
+    cfg = load_train_config(tiny_train_config)
+    full = tmp_path / "full"
+    train(cfg, full)
+
+    import handflow.train as T
+
+    real = T._append_log
+    calls = {"n": 0}
+
+    def crash_after_first_epoch(path, row):
+        real(path, row)
+        calls["n"] += 1
+        raise KeyboardInterrupt  # killed right after epoch 1 was checkpointed
+
+    part = tmp_path / "part"
+    monkeypatch.setattr(T, "_append_log", crash_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, part)
+    monkeypatch.setattr(T, "_append_log", real)
+    train(cfg, part, resume=True)
+    assert _log(part / "log.csv") == _log(full / "log.csv")
+    a = load_checkpoint(full / "last.pt")["state_dict"]
+    b = load_checkpoint(part / "last.pt")["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_without_checkpoint_is_an_error(tmp_path, tiny_train_config):
+    with pytest.raises(HandflowError, match="nothing to resume"):
+        train(load_train_config(tiny_train_config), tmp_path, resume=True)
+
+
+def test_unknown_config_key_is_an_error(tmp_path):
+    p = tmp_path / "bad.toml"
+    p.write_text("[optim]\nlearning_rate = 0.1\n")
+    with pytest.raises(HandflowError, match="unknown key 'learning_rate'"):
+        load_train_config(p)
+    p.write_text("[optim]\nlr = 'fast'\n")
+    with pytest.raises(HandflowError, match="optim.lr"):
+        load_train_config(p)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, world, port, config_path, out, results):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    row = train(load_train_config(config_path), out)
+    results[rank] = row["param_digest"]
+
+
+def test_ddp_two_gloo_processes_keep_parameters_identical(tmp_path, tiny_train_config):
+    ctx = torch.multiprocessing.get_context("spawn")
+    manager = ctx.Manager()
+    results = manager.dict()
+    port = _free_port()
+    procs = [ctx.Process(target=_ddp_worker, args=(r, 2, port, str(tiny_train_config), str(tmp_path), results))
+             for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+    assert all(p.exitcode == 0 for p in procs)
+    assert results[0] == results[1]
+    assert (tmp_path / "last.pt").is_file()

@@ -1,0 +1,106 @@
+"""`rank` end to end on the tiny capture: tables, cache reuse and invalidation, bad requests."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+import viewselect.engine as engine
+from handflow.checkpoint import load_checkpoint, save_checkpoint
+from handflow.errors import HandflowError
+from viewselect.engine import RankConfig
+from viewselect.rank import RankRequest, run_rank
+from viewselect.tables import write_rank_result
+
+
+def _req(root, model, **kw):
+    return RankRequest(sequence="Capture0-1", data_root=str(root), model=str(model),
+                       rank=RankConfig(samples=8, frames=2), **kw)
+
+
+def test_rank_end_to_end(tmp_path, tiny_data_root, tiny_model):
+    out = run_rank(_req(tiny_data_root, tiny_model, keep=3))
+    res = out.result
+    assert len(res.cameras) == 8 and res.cameras["keep"].sum() == 3 and len(res.drop_list) == 5
+    assert res.sequences["sequence"].nunique() == 7
+    assert (res.sequences["ambiguity_mm"] > 0).all()
+    # regret is zero for the best camera of every sequence
+    assert (res.sequences.groupby("sequence")["regret_global_mm"].min().abs() < 1e-9).all()
+    assert set(res.summary["ranker"]) >= {"ambiguity", "random", "visible_fraction", "oracle"}
+    assert out.triangulation["n_kept"] == 3 and out.triangulation["full_error_mm"] >= 0
+    paths = write_rank_result(tmp_path, res, out.provenance, extra={"triangulation": out.triangulation})
+    csv = pd.read_csv(paths["ranking.csv"], dtype={"camera": str})
+    xlsx = pd.read_excel(paths["ranking.xlsx"], sheet_name="cameras", dtype={"camera": str})
+    assert csv["camera"].tolist() == xlsx.iloc[:, 0].astype(str).tolist()
+    assert out.provenance["model_digest"] and out.provenance["version"]
+
+
+def test_rank_is_deterministic_and_served_from_cache(tiny_data_root, tiny_model, monkeypatch):
+    first = run_rank(_req(tiny_data_root, tiny_model))
+
+    def boom(*a, **k):
+        raise AssertionError("cache miss")
+
+    monkeypatch.setattr(engine, "evaluate_batch", boom)
+    second = run_rank(_req(tiny_data_root, tiny_model))
+    pd.testing.assert_frame_equal(first.views, second.views)
+
+
+def test_cache_invalidated_when_model_changes(tmp_path, tiny_data_root, tiny_model, monkeypatch):
+    run_rank(_req(tiny_data_root, tiny_model))
+    payload = load_checkpoint(tiny_model)
+    name = next(k for k, v in payload["state_dict"].items() if v.is_floating_point() and "flow" in k)
+    payload["state_dict"][name] = payload["state_dict"][name] + 0.01
+    changed = tmp_path / "changed.pt"
+    save_checkpoint(changed, {k: v for k, v in payload.items() if k != "format"})
+    calls = {"n": 0}
+    real = engine.evaluate_batch
+
+    def counting(*a, **k):
+        calls["n"] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(engine, "evaluate_batch", counting)
+    run_rank(_req(tiny_data_root, changed))
+    assert calls["n"] > 0
+
+
+def test_results_do_not_depend_on_batching(tiny_data_root, tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("VIEWSELECT_CACHE", str(tmp_path / "c1"))
+    a = run_rank(RankRequest(sequence="Capture0", data_root=str(tiny_data_root), model=str(tiny_model),
+                             rank=RankConfig(samples=8, frames=2, batch_images=2)))
+    monkeypatch.setenv("VIEWSELECT_CACHE", str(tmp_path / "c2"))
+    b = run_rank(RankRequest(sequence="Capture0", data_root=str(tiny_data_root), model=str(tiny_model),
+                             rank=RankConfig(samples=8, frames=2, batch_images=64)))
+    pd.testing.assert_frame_equal(a.views, b.views, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(drop=1, keep=2), "conflict"),
+        (dict(sequence="Capture9"), "unknown capture"),
+        (dict(sequence="Capture0/nope"), "unknown sequence"),
+        (dict(cameras=["999999"]), "unknown camera"),
+        (dict(alignment="sideways"), "alignment"),
+        (dict(strategy="coverage"), "needs --keep"),
+        (dict(keep=99), "out of range"),
+    ],
+)
+def test_bad_requests(tiny_data_root, tiny_model, kw, match):
+    base = dict(sequence="Capture0-1", data_root=str(tiny_data_root), model=str(tiny_model),
+                rank=RankConfig(samples=4, frames=1))
+    base.update(kw)
+    with pytest.raises(HandflowError, match=match):
+        run_rank(RankRequest(**base))
+
+
+def test_model_that_does_not_load(tmp_path, tiny_data_root):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(HandflowError, match="bad.pt"):
+        run_rank(_req(tiny_data_root, bad))
+    torch.save({"format": "handflow-checkpoint/1", "kind": "other", "config": {}, "state_dict": {}}, bad)
+    with pytest.raises(HandflowError, match="'other'"):
+        run_rank(_req(tiny_data_root, bad))
