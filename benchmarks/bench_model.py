@@ -3,8 +3,8 @@
     python -m benchmarks.bench_model          # prints a Markdown snippet
     python -m benchmarks model                # updates reports/benchmarks.md
 
-Workload: the default ``ModelConfig`` (ResNet-18 at 128 px, 4 GLOW steps, hidden 256, embedded
-context 128), eval mode, no grad, float32. ``rank`` runs the encoder once per image and then draws
+Workload: ``configs/default.toml``'s model (ResNet-18 at half width, 128 px, 4 GLOW steps, hidden 256,
+embedded context 128), eval mode, no grad, float32. ``rank`` runs the encoder once per image and then draws
 100 samples (+ the mode) through the flow and lifts them with the joints-only hand model; the ratio
 says how that per-image sampling compares with one encoder forward. The flow's context is embedded
 once per image; the figure ``flow_per_row_context_ms`` measures the same flow with the context
@@ -39,7 +39,12 @@ def _hand_model():
 
 def run(batch: int = 16, n_samples: int = 100, repeats: int = 7, cfg: ModelConfig | None = None) -> dict:
     torch.manual_seed(0)
-    cfg = cfg or ModelConfig()
+    if cfg is None:
+        from pathlib import Path
+
+        from handflow.train import load_train_config
+
+        cfg = load_train_config(Path(__file__).resolve().parent.parent / "configs" / "default.toml").model
     hm = _hand_model()
     net = HandFlowNet(cfg, hm).eval()
     S = cfg.crop_px

@@ -18,7 +18,8 @@ from handflow.errors import HandflowError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Which cameras of a hand-capture rig earn their place.")
 data_app = typer.Typer(no_args_is_help=True, help="The capture data: synthesise the embedded default, look at frames.")
 app.add_typer(data_app, name="data")
-console = Console()
+# Piped output (logs, CI) gets wide tables instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
 

@@ -83,7 +83,7 @@ def test_deterministic_parts_match_their_definitions():
         y_star = tg.y[:, 1]
         l_y = (((mode - y_star) / net.y_std) ** 2).sum(-1).mean()
         joints = net.lift(mode, tg.K_crop)
-        j3d = (((rr_keypoints(joints) - rr_keypoints(tg.joints_cam_mm)) / 1000) ** 2).sum((-1, -2)).mean()
+        j3d = (((joints - tg.joints_cam_mm) / 1000) ** 2).sum((-1, -2)).mean()
         e2 = (((project_crop(joints, tg.K_crop) - tg.joints2d_px) / S) ** 2).sum(-1)
         j2d = (e2 * tg.visible).sum(-1).mean()
     assert parts["nll"] == pytest.approx(float(nll), rel=1e-4)

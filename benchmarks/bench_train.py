@@ -1,0 +1,88 @@
+"""Training throughput: a full HandFlowNet step vs. the encoder alone (forward + backward).
+
+Workload: ``configs/default.toml``'s model and batch size on images and targets from the tiny
+synthetic capture (generated into a temporary cache). The training step includes the flow's
+NLL/DetMag passes, the mode and 2 samples lifted through the hand model, and the optimiser; the
+reference is the encoder's forward + backward + optimiser on the same batch.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _best(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def run(repeats: int = 5) -> dict:
+    from handflow.data.preload import preload_split
+    from handflow.data.synth import load_synth_config, synthesize
+    from handflow.hand.model import HandModel
+    from handflow.model.registry import build_model
+    from handflow.train import _TrainStep, _targets, load_train_config
+
+    cfg = load_train_config(REPO / "configs" / "default.toml")
+    B = cfg.optim.batch_size
+    with tempfile.TemporaryDirectory() as tmp:
+        old = os.environ.get("VIEWSELECT_CACHE")
+        os.environ["VIEWSELECT_CACHE"] = tmp
+        try:
+            root = synthesize(load_synth_config(REPO / "configs" / "synth" / "tiny.toml"), Path(tmp) / "tiny")
+            hm = HandModel.from_dir()
+            data = preload_split(root, "train", cfg.model.crop_px, hm, use_cache=False)
+        finally:
+            if old is None:
+                os.environ.pop("VIEWSELECT_CACHE")
+            else:
+                os.environ["VIEWSELECT_CACHE"] = old
+        torch.manual_seed(0)
+        model = build_model(cfg.model, hm)
+        model.set_y_normalization(data["y"].mean(0), data["y"].std(0) + 1e-3)
+        idx = torch.arange(B) % len(data["image"])
+        images, tg = _targets(data, idx, "cpu")
+        with torch.no_grad():
+            model.data_init(tg.y[:, 0], model.encode(images))
+        step = _TrainStep(model, cfg.loss, amp=False)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
+
+        def full():
+            total, _ = step(images, tg)
+            opt.zero_grad()
+            total.backward()
+            opt.step()
+
+        enc_opt = torch.optim.AdamW(model.encoder.parameters(), lr=1e-5)
+
+        def encoder_only():
+            feat = model.encode(images)
+            enc_opt.zero_grad()
+            feat.square().mean().backward()
+            enc_opt.step()
+
+        full(), encoder_only()
+        t_full = _best(full, repeats)
+        t_enc = _best(encoder_only, repeats)
+    return {
+        "batch": B,
+        "train_step_images_per_s": B / t_full,
+        "encoder_fwd_bwd_images_per_s": B / t_enc,
+        "train_vs_encoder_ratio": t_enc / t_full,
+    }
+
+
+if __name__ == "__main__":
+    for k, v in run().items():
+        print(f"| {k} | {v:.4g} |")
