@@ -21,7 +21,7 @@ from handflow.progress import track
 
 KEYS = ("image", "K_crop", "joints_cam_mm", "joints_crop_px", "joint_valid", "joint_visible", "R", "campos_mm",
         "mano_pose", "mano_shape", "mano_trans_m")
-PRELOAD_VERSION = 1
+PRELOAD_VERSION = 2  # bump whenever the stored ground truth y changes meaning
 
 
 def _data_key(root: Path, split: str, crop_px: int, selection: str | None, max_images: int | None) -> str:

@@ -5,7 +5,7 @@ import torch
 from handflow.errors import HandflowError
 from handflow.geometry.camera import cam_to_world, look_at, world_to_cam
 from handflow.model.pose_params import (
-    S_FLOOR, Y_DIM, join_y, joints_to_world, lift_y, project_crop, rotmats_from_y, split_y, y_from_mano,
+    LOG_S_RANGE, Y_DIM, join_y, joints_to_world, lift_y, project_crop, rotmats_from_y, split_y, y_from_mano,
 )
 
 S = 128
@@ -59,7 +59,7 @@ def test_y_from_mano_then_lift_reproduces_camera_keypoints(hand_model):
     parts = split_y(y)
     assert torch.equal(parts["betas"], betas)
     Z = gt_cam[:, [20, 41], 2]
-    assert torch.allclose(parts["s"], (K[:, None, 0, 0] / S) * 1000.0 / Z)
+    assert torch.allclose(parts["s"], torch.log((K[:, None, 0, 0] / S) * 1000.0 / Z))
 
 
 def test_lift_broadcasts_samples_over_images(hand_model):
@@ -83,14 +83,16 @@ def test_rot6d_blocks_give_rotations_even_for_noisy_y():
     assert (torch.linalg.det(Rm) - 1).abs().max() < 1e-12
 
 
-def test_nonpositive_s_is_floored(hand_model):
+def test_extreme_log_scale_is_clamped(hand_model):
     pose, betas, trans, R, campos, K = _scene(B=2, seed=2)
     y = y_from_mano(pose, betas, trans, R, campos, K, S, hand_model).clone()
-    y[0, 108] = -3.0  # right hand s of image 0
-    y[1, 109 + 108] = 0.0  # left hand s of image 1
+    y[0, 108] = -30.0  # right hand log-scale of image 0: would be 1e13 times too far
+    y[1, 109 + 108] = 1e4  # left hand of image 1: exp overflows without the clamp
     lifted = lift_y(y, K, S, hand_model)
     assert torch.isfinite(lifted).all()
-    assert torch.allclose(lifted[0, 20, 2], 1000.0 * K[0, 0, 0] / (S * S_FLOOR))
+    lo, hi = LOG_S_RANGE
+    assert torch.allclose(lifted[0, 20, 2], 1000.0 * K[0, 0, 0] / (S * torch.exp(torch.tensor(lo, dtype=K.dtype))))
+    assert torch.allclose(lifted[1, 41, 2], 1000.0 * K[1, 0, 0] / (S * torch.exp(torch.tensor(hi, dtype=K.dtype))))
     uv = project_crop(lifted, K)
     t = split_y(y)["t"]
     assert torch.allclose(2 * uv[0, 20] / S - 1, t[0, 0], atol=1e-9)
