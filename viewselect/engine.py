@@ -212,14 +212,13 @@ def evaluate_views(model, model_key: str, dataset: InterHandDataset, pairs: list
 
 def view_table(records: list[dict], dataset: InterHandDataset) -> pd.DataFrame:
     """Per-(sequence, camera) table for :func:`viewselect.ranking.rank_views`, with camera geometry."""
-    centers = {}  # per capture: where its cameras look, so angles are constant per camera
-    for r in records:
-        centers.setdefault(r["capture"], []).append(r["hands_center_mm"])
-    centers = {c: np.mean(v, axis=0) for c, v in centers.items()}
+    # One centre for the whole selection (where the rig looks), so a camera's angles are the same in
+    # every sequence and capture and reach the camera-level table.
+    center = np.mean([r["hands_center_mm"] for r in records], axis=0)
     rows = []
     for r in records:
         cam = dataset.camera(r["capture"], r["camera"])
-        az, el = camera_angles(cam.campos_mm, centers[r["capture"]])
+        az, el = camera_angles(cam.campos_mm, center)
         rows.append({
             "sequence": f"Capture{r['capture']}/{r['seq']}", "camera": r["camera"],
             "campos_x_mm": float(cam.campos_mm[0]), "campos_y_mm": float(cam.campos_mm[1]),
