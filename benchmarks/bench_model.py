@@ -85,7 +85,7 @@ def run(batch: int = 16, n_samples: int = 100, repeats: int = 7, cfg: ModelConfi
 
     per_img = lambda t: 1000.0 * t / batch  # noqa: E731  ms per image
     return {
-        "model": f"ResNet-{cfg.backbone_depth} @ {S}px, {cfg.flow_steps} steps, hidden {cfg.flow_hidden}, "
+        "model": f"ResNet-{cfg.backbone_depth} (width {cfg.backbone_width}) @ {S}px, {cfg.flow_steps} steps, hidden {cfg.flow_hidden}, "
         f"context {cfg.context_dim or cfg.feature_dim}",
         "batch_images": batch,
         "samples_per_image": n_samples,

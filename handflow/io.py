@@ -25,6 +25,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise HandflowError(f"cannot write {path}: {err.strerror or err}") from err
     os.close(fd)
     tmp = Path(tmp)
+    # mkstemp creates 0600; outputs are ordinary files, so honour the user's umask instead
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         yield tmp
         os.replace(tmp, path)
