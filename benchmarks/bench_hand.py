@@ -14,20 +14,14 @@ timed too. Both paths are checked to agree before timing. Best of ``repeats`` ru
 
 from __future__ import annotations
 
-import time
 
 import torch
 
 from handflow.hand.model import INTERHAND_FROM_JOINTS_AND_TIPS, HandModel
 
+from benchmarks.timing import best_time, print_figures
 
-def _best(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+
 
 
 def _smplx_keypoints(model: HandModel, pose, betas, trans) -> torch.Tensor:
@@ -50,9 +44,9 @@ def run(batch: int = 2000, repeats: int = 5, mano_dir: str | None = None) -> dic
         fast = model.keypoints_from_mano(pose, betas, trans)
         ref = _smplx_keypoints(model, pose, betas, trans)
         max_diff_mm = (fast - ref).abs().max().item()
-        t_fast = _best(lambda: model.keypoints_from_mano(pose, betas, trans), repeats)
-        t_rot = _best(lambda: model.keypoints_from_rotmats(rot, betas), repeats)
-        t_smplx = _best(lambda: _smplx_keypoints(model, pose, betas, trans), repeats)
+        t_fast = best_time(lambda: model.keypoints_from_mano(pose, betas, trans), repeats)
+        t_rot = best_time(lambda: model.keypoints_from_rotmats(rot, betas), repeats)
+        t_smplx = best_time(lambda: _smplx_keypoints(model, pose, betas, trans), repeats)
     return {
         "model": f"{'synthetic' if mano_dir is None else mano_dir} MANO, V={model.num_vertices}",
         "batch_two_hand_poses": batch,
@@ -73,4 +67,4 @@ def _markdown(figures: dict) -> str:
 
 
 if __name__ == "__main__":
-    print(_markdown(run()))
+    print_figures(run())

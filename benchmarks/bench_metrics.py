@@ -17,6 +17,7 @@ import time
 import torch
 
 from handflow.metrics import DEFAULT_BANDWIDTHS_MM, align, mmd
+from benchmarks.timing import print_figures
 
 
 def mmd_loop(samples: torch.Tensor, annotations: torch.Tensor, alignment: str = "global",
@@ -67,7 +68,4 @@ def run(n_images: int = 200, n_samples: int = 100, n_annotations: int = 100, rep
 
 
 if __name__ == "__main__":
-    figures = run()
-    print("| figure | value |\n| --- | --- |")
-    for key, value in figures.items():
-        print(f"| {key} | {value:.4g} |" if isinstance(value, float) else f"| {key} | {value} |")
+    print_figures(run())

@@ -13,7 +13,6 @@ repeated per sample row (what a plain nflows ``ResidualNet`` would do) for compa
 
 from __future__ import annotations
 
-import time
 
 import torch
 
@@ -21,14 +20,9 @@ from handflow.model.config import ModelConfig
 from handflow.model.handflownet import HandFlowNet
 from handflow.model.pose_params import Y_DIM
 
+from benchmarks.timing import best_time, print_figures
 
-def _best(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+
 
 
 def _hand_model():
@@ -80,7 +74,7 @@ def run(batch: int = 16, n_samples: int = 100, repeats: int = 7, cfg: ModelConfi
         best = {k: float("inf") for k in paths}
         for _ in range(repeats):
             for k, fn in paths.items():
-                best[k] = min(best[k], _best(fn, 1))
+                best[k] = min(best[k], best_time(fn, 1))
         t_enc, t_flow, t_flow_rep, t_lift, t_sample_all = (best[k] for k in ("enc", "flow", "flow_rep", "lift", "all"))
 
     per_img = lambda t: 1000.0 * t / batch  # noqa: E731  ms per image
@@ -102,7 +96,4 @@ def run(batch: int = 16, n_samples: int = 100, repeats: int = 7, cfg: ModelConfi
 
 
 if __name__ == "__main__":
-    figures = run()
-    print("| figure | value |\n| --- | --- |")
-    for key, value in figures.items():
-        print(f"| {key} | {value:.4g} |" if isinstance(value, float) else f"| {key} | {value} |")
+    print_figures(run())

@@ -9,23 +9,16 @@ the encoder forward alone on the same images (already decoded and cropped in bot
 
 from __future__ import annotations
 
-import os
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.timing import best_time, print_figures
+
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _best(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def run(n_views: int = 16, repeats: int = 3, samples: int = 100) -> dict:
@@ -55,8 +48,8 @@ def run(n_views: int = 16, repeats: int = 3, samples: int = 100) -> dict:
     cfg = RankConfig(samples=samples)
     with torch.no_grad():
         evaluate_batch(model, views, cfg)
-        t_rank = _best(lambda: evaluate_batch(model, views, cfg), repeats)
-        t_enc = _best(lambda: model.encode(images), repeats)
+        t_rank = best_time(lambda: evaluate_batch(model, views, cfg), repeats)
+        t_enc = best_time(lambda: model.encode(images), repeats)
     if tmp is not None:
         tmp.cleanup()
     n = images.shape[0]
@@ -70,5 +63,4 @@ def run(n_views: int = 16, repeats: int = 3, samples: int = 100) -> dict:
 
 
 if __name__ == "__main__":
-    for k, v in run().items():
-        print(f"| {k} | {v:.4g} |")
+    print_figures(run())

@@ -25,14 +25,9 @@ from handflow.data.raster import rasterize
 from handflow.data.rig import dome_rig
 from handflow.data.synth import SynthConfig, jpeg_bytes, make_subject, render_views, synthesize
 
+from benchmarks.timing import best_time, print_figures
 
-def _best(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+
 
 
 def run(n_cameras: int = 35, repeats: int = 3) -> dict:
@@ -57,7 +52,7 @@ def run(n_cameras: int = 35, repeats: int = 3) -> dict:
         vc = ((torch.cat([verts[0], verts[1]])[None] - t[:, None]) @ R.transpose(1, 2)).float()
         fs = torch.as_tensor(np.concatenate([faces[0], faces[1] + V]))
         labels = torch.as_tensor(np.repeat([0, 1], faces.shape[1]))
-        t_raster = _best(lambda: rasterize(vc, fs, K, cfg.image_hw, labels), repeats)
+        t_raster = best_time(lambda: rasterize(vc, fs, K, cfg.image_hw, labels), repeats)
         rngs = lambda: [np.random.default_rng(i) for i in range(len(cams))]  # noqa: E731
         imgs = None
 
@@ -65,8 +60,8 @@ def run(n_cameras: int = 35, repeats: int = 3) -> dict:
             nonlocal imgs
             imgs, _ = render_views(verts.numpy(), faces, cams, cfg.image_hw, subject.albedo, rngs(), mf.keypoints_mm[1])
 
-        t_render = _best(render, repeats)
-        t_jpeg = _best(lambda: [jpeg_bytes(im, cfg.jpeg_quality) for im in imgs], repeats)
+        t_render = best_time(render, repeats)
+        t_jpeg = best_time(lambda: [jpeg_bytes(im, cfg.jpeg_quality) for im in imgs], repeats)
         small = SynthConfig(test_cameras=n_cameras, test_frames=2, train_captures=1, train_sequences=2,
                             train_frames=10, train_cameras_per_frame=6, val_sequences=1, val_frames=10,
                             val_cameras_per_frame=6)
@@ -91,7 +86,4 @@ def run(n_cameras: int = 35, repeats: int = 3) -> dict:
 
 
 if __name__ == "__main__":
-    figures = run()
-    print("| figure | value |\n| --- | --- |")
-    for key, value in figures.items():
-        print(f"| {key} | {value:.4g} |" if isinstance(value, float) else f"| {key} | {value} |")
+    print_figures(run())

@@ -10,21 +10,15 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.timing import best_time, print_figures
+
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _best(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def run(repeats: int = 5) -> dict:
@@ -73,8 +67,8 @@ def run(repeats: int = 5) -> dict:
             enc_opt.step()
 
         full(), encoder_only()
-        t_full = _best(full, repeats)
-        t_enc = _best(encoder_only, repeats)
+        t_full = best_time(full, repeats)
+        t_enc = best_time(encoder_only, repeats)
     return {
         "batch": B,
         "train_step_images_per_s": B / t_full,
@@ -84,5 +78,4 @@ def run(repeats: int = 5) -> dict:
 
 
 if __name__ == "__main__":
-    for k, v in run().items():
-        print(f"| {k} | {v:.4g} |")
+    print_figures(run())

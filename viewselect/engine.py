@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -278,4 +277,4 @@ def default_cache_root() -> Path:
     return cache_dir() / "rank"
 
 
-__all__ = ["RankConfig", "evaluate_views", "view_table", "triangulation_summary", "default_cache_root", "os"]
+__all__ = ["RankConfig", "evaluate_views", "view_table", "triangulation_summary", "default_cache_root"]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from handflow.errors import HandflowError
-from handflow.losses import LossConfig, LossTargets, handflow_loss, orthonormal_penalty, rr_keypoints
+from handflow.losses import LossConfig, LossTargets, handflow_loss, orthonormal_penalty
 from handflow.model.config import ModelConfig
 from handflow.model.handflownet import HandFlowNet
 from handflow.model.pose_params import Y_DIM, project_crop, y_from_rotmats
