@@ -104,3 +104,22 @@ def test_model_that_does_not_load(tmp_path, tiny_data_root):
     torch.save({"format": "handflow-checkpoint/1", "kind": "other", "config": {}, "state_dict": {}}, bad)
     with pytest.raises(HandflowError, match="'other'"):
         run_rank(_req(tiny_data_root, bad))
+
+
+def test_compare_model_adds_a_baseline_ranker(tiny_data_root, tiny_model):
+    out = run_rank(_req(tiny_data_root, tiny_model, compare_model=str(tiny_model)))
+    assert "baseline_spread_mm" in out.views.columns
+    # the same model as baseline ranks exactly like the flow
+    s = out.result.summary
+    a = s[(s.ranker == "ambiguity") & (s.sequence == "overall")].reset_index(drop=True)
+    b = s[(s.ranker == "baseline_spread") & (s.sequence == "overall")].reset_index(drop=True)
+    pd.testing.assert_series_equal(a["best_regret_mm"], b["best_regret_mm"])
+
+
+def test_checkpoint_of_another_architecture(tmp_path, tiny_data_root, tiny_model):
+    payload = load_checkpoint(tiny_model)
+    payload["config"]["model"]["flow_hidden"] = 48  # the weights are for hidden 32
+    other = tmp_path / "other.pt"
+    save_checkpoint(other, {k: v for k, v in payload.items() if k != "format"})
+    with pytest.raises(HandflowError, match="does not fit this architecture"):
+        run_rank(_req(tiny_data_root, other))
