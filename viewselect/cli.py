@@ -121,7 +121,7 @@ def train_model(
     cfg = dataclasses.replace(cfg, data=data, model=model)
     out = out or Path("runs") / path.stem
     row = train(cfg, out, resume=resume, device=device)
-    if row:
+    if row and row.get("rank", 0) == 0:  # under torchrun only rank 0 writes
         export_model(out / "last.pt", out / "model.pt")
         console.print(f"wrote {out / 'model.pt'} (val MPJPE {row.get('val_mpjpe_global_mm', float('nan')):.1f} mm)")
 
@@ -166,6 +166,50 @@ def rank(
                               extra={"triangulation": outcome.triangulation} if outcome.triangulation else None)
     print_rank(console, outcome, alignment)
     console.print(f"wrote {', '.join(str(p) for p in paths.values())}")
+
+
+@app.command("report")
+def report(
+    html: bool = typer.Option(False, "--html", help="Write one self-contained HTML file (the default format)."),
+    format: Optional[str] = typer.Option(None, "--format", help="html (default) or md (Markdown + PNG folder)."),
+    out: Optional[Path] = typer.Option(None, help="Output (default: reports/view-report.html; md: reports/view-report/)."),
+    sequence: str = typer.Option("Capture0-1", help="Capture0-1, Capture3, Capture0/SEQ_NAME or a comma list."),
+    data_root: Optional[Path] = typer.Option(None, help="InterHand2.6M-layout root (default: embedded synthetic capture)."),
+    split: str = typer.Option("test", help="Split holding the sequences."),
+    model: Optional[Path] = typer.Option(None, help="Model checkpoint (default: the shipped model)."),
+    compare_model: Optional[Path] = typer.Option(None, help="A baseline model whose spread is ranked alongside."),
+    mano_dir: Optional[Path] = typer.Option(None, help="Folder with MANO_RIGHT.pkl / MANO_LEFT.pkl."),
+    samples: int = typer.Option(100, help="Poses sampled per image for the ranking (100 reuses rank's cache)."),
+    frames: Optional[int] = typer.Option(None, help="At most this many frames per sequence (evenly spaced)."),
+    cameras: Optional[str] = typer.Option(None, help="Comma list of camera ids to score (default: all)."),
+    drop: Optional[int] = typer.Option(None, help="Drop the K most ambiguous cameras."),
+    keep: Optional[int] = typer.Option(None, help="Keep K cameras."),
+    max_ambiguity: Optional[float] = typer.Option(None, help="Keep cameras whose ambiguity is at most MM."),
+    strategy: str = typer.Option("ambiguity", help="With --keep: ambiguity or coverage."),
+    overlay_samples: int = typer.Option(50, help="Poses drawn in each sample overlay."),
+    triangulation: bool = typer.Option(True, "--triangulation/--no-triangulation",
+                                       help="Plot triangulation error vs cameras kept."),
+    seed: int = typer.Option(0, help="Seed of the pose samples."),
+    device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
+) -> None:
+    """Write the view-selection report: dome, ranking, regret, sample overlays, provenance."""
+    from viewselect.engine import RankConfig
+    from viewselect.rank import RankRequest
+    from viewselect.report import ReportRequest, build_report
+
+    if html and format not in (None, "html"):
+        raise HandflowError(f"--html and --format {format} conflict: give one")
+    req = RankRequest(
+        sequence=sequence, data_root=str(data_root) if data_root else None, split=split,
+        model=str(model) if model else None, compare_model=str(compare_model) if compare_model else None,
+        mano_dir=str(mano_dir) if mano_dir else None,
+        cameras=[c.strip() for c in cameras.split(",") if c.strip()] if cameras else None,
+        drop=drop, keep=keep, max_ambiguity_mm=max_ambiguity, strategy=strategy,
+        rank=RankConfig(samples=samples, frames=frames, seed=seed), device=device,
+    )
+    path = build_report(ReportRequest(rank=req, out=str(out) if out else None, format=format or "html",
+                                      overlay_samples=overlay_samples, triangulation=triangulation))
+    console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
 
 
 def main() -> None:
