@@ -52,6 +52,14 @@ import pandas as pd
 from handflow.errors import HandflowError
 
 ALIGNMENTS = ("global", "rrr", "rr")
+# how each ranker is named in terminal tables and reports
+RANKER_LABELS = {
+    "ambiguity": "HandFlowNet ambiguity",
+    "random": "random (expected)",
+    "visible_fraction": "visible joints",
+    "baseline_spread": "baseline spread",
+    "oracle": "oracle (by MPJPE)",
+}
 REQUIRED_COLUMNS = (
     "sequence",
     "camera",

@@ -36,17 +36,11 @@ import pandas as pd
 
 from handflow.errors import HandflowError
 from handflow.io import write_text
+from viewselect.ranking import RANKER_LABELS
 from viewselect.rank import RankOutcome, RankRequest, resolve_model_path, run_rank
 
 FORMATS = ("html", "md")
 DEFAULT_OUT = {"html": Path("reports/view-report.html"), "md": Path("reports/view-report")}
-RANKER_LABELS = {
-    "ambiguity": "HandFlowNet ambiguity",
-    "random": "random (expected)",
-    "visible_fraction": "visible joints",
-    "baseline_spread": "baseline spread",
-    "oracle": "oracle (by MPJPE)",
-}
 
 
 @dataclass

@@ -7,13 +7,8 @@ import math
 from rich.console import Console
 from rich.table import Table
 
-RANKER_LABELS = {
-    "ambiguity": "HandFlowNet ambiguity",
-    "random": "random (expected)",
-    "visible_fraction": "visible joints",
-    "baseline_spread": "baseline spread",
-    "oracle": "oracle (by MPJPE)",
-}
+from viewselect.ranking import RANKER_LABELS
+
 
 
 def _f(x, digits: int = 1) -> str:
