@@ -21,8 +21,13 @@ ALIGNMENTS = ("global", "rrr", "rr")
 
 @torch.no_grad()
 def evaluate_split(model, data: dict, n_samples: int = 100, batch: int = 64, seed: int = 0) -> dict:
-    """``data``: a preloaded split (``handflow.data.preload``). Means over images, mm."""
+    """``data``: a preloaded split (``handflow.data.preload``). Means over images, mm.
+
+    Runs on the model's device and leaves the model in the train/eval mode it had.
+    """
+    was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     sums: dict[str, list[torch.Tensor]] = {}
 
@@ -31,10 +36,10 @@ def evaluate_split(model, data: dict, n_samples: int = 100, batch: int = 64, see
 
     for a in range(0, len(data["image"]), batch):
         sl = slice(a, a + batch)
-        images = data["image"][sl].float() / 255.0
-        K = data["K_crop"][sl]
-        gt, valid = data["joints_cam_mm"][sl], data["joint_valid"][sl]
-        z = torch.randn(images.shape[0], n_samples, model.y_mean.numel(), generator=gen)
+        images = data["image"][sl].to(device).float() / 255.0
+        K = data["K_crop"][sl].to(device)
+        gt, valid = data["joints_cam_mm"][sl].to(device), data["joint_valid"][sl].to(device)
+        z = torch.randn(images.shape[0], n_samples, model.y_mean.numel(), generator=gen).to(device)
         out = model.predict(images, K, n_samples=n_samples, z=z)
         const = model.lift(model.y_mean.expand(images.shape[0], -1), K)
         for al in ALIGNMENTS:
@@ -42,6 +47,7 @@ def evaluate_split(model, data: dict, n_samples: int = 100, batch: int = 64, see
             add(f"constant_mpjpe_{al}_mm", mpjpe(const, gt, valid, al))
         add("sample_std_mm", sample_std(out["samples_joints"]))
         add("sample_std_rr_mm", sample_std(out["samples_joints"], alignment="rr"))
+    model.train(was_training)
     res = {}
     for k, v in sums.items():
         t = torch.cat(v)

@@ -26,7 +26,6 @@ from handflow.errors import HandflowError
 from handflow.hand.model import HandModel
 from handflow.io import write_text
 from handflow.losses import LossConfig, LossTargets, handflow_loss
-from handflow.metrics import mpjpe, sample_std
 from handflow.model.config import ModelConfig
 from handflow.model.registry import build_model
 from handflow.progress import make_progress
@@ -132,26 +131,13 @@ def _targets(data: dict, idx: torch.Tensor, device) -> tuple[torch.Tensor, LossT
     return images, tg
 
 
-@torch.no_grad()
-def validate(model, data: dict, n_samples: int, batch: int = 64, seed: int = 0) -> dict:
+def validate(model, data: dict, n_samples: int, seed: int = 0) -> dict:
     """Mode MPJPE (Global, RR) against the ground truth and mean per-joint sample std (mm)."""
-    model.eval()
-    device = next(model.parameters()).device
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    g, rr, std = [], [], []
-    for a in range(0, len(data["image"]), batch):
-        sl = slice(a, a + batch)
-        images = data["image"][sl].to(device).float() / 255.0
-        K = data["K_crop"][sl].to(device)
-        z = torch.randn(images.shape[0], n_samples, 218, generator=gen).to(device)
-        out = model.predict(images, K, n_samples=n_samples, z=z)
-        gt, valid = data["joints_cam_mm"][sl].to(device), data["joint_valid"][sl].to(device)
-        g.append(mpjpe(out["mode_joints"], gt, valid, "global"))
-        rr.append(mpjpe(out["mode_joints"], gt, valid, "rr"))
-        std.append(sample_std(out["samples_joints"]))
-    model.train()
-    cat = lambda xs: torch.cat(xs)[torch.isfinite(torch.cat(xs))].mean().item()  # noqa: E731
-    return {"val_mpjpe_global_mm": cat(g), "val_mpjpe_rr_mm": cat(rr), "val_sample_std_mm": cat(std)}
+    from handflow.evaluate import evaluate_split
+
+    res = evaluate_split(model, data, n_samples, seed=seed)
+    return {"val_mpjpe_global_mm": res["mode_mpjpe_global_mm"], "val_mpjpe_rr_mm": res["mode_mpjpe_rr_mm"],
+            "val_sample_std_mm": res["sample_std_mm"]}
 
 
 def _param_digest(model) -> str:

@@ -127,6 +127,23 @@ def train_model(
 
 
 
+def _rank_request(*, sequence: str, data_root, split: str, model, compare_model, mano_dir, cameras,
+                  drop, keep, max_ambiguity, strategy: str, samples: int, frames, seed: int, device,
+                  alignment: str = "global"):
+    """The ``RankRequest`` that ``rank`` and ``report`` share, from their command-line values."""
+    from viewselect.engine import RankConfig
+    from viewselect.rank import RankRequest
+
+    text = lambda p: str(p) if p else None  # noqa: E731
+    return RankRequest(
+        sequence=sequence, data_root=text(data_root), split=split, model=text(model),
+        compare_model=text(compare_model), mano_dir=text(mano_dir),
+        cameras=[c.strip() for c in cameras.split(",") if c.strip()] if cameras else None,
+        drop=drop, keep=keep, max_ambiguity_mm=max_ambiguity, strategy=strategy, alignment=alignment,
+        rank=RankConfig(samples=samples, frames=frames, seed=seed), device=device,
+    )
+
+
 @app.command("rank")
 def rank(
     sequence: str = typer.Option("Capture0-1", help="Capture0-1, Capture3, Capture0/SEQ_NAME or a comma list."),
@@ -148,20 +165,15 @@ def rank(
     device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
 ) -> None:
     """Rank the cameras of a capture by HandFlowNet ambiguity; MPJPE, regret and the drop list."""
-    from viewselect.engine import RankConfig
-    from viewselect.rank import RankRequest, run_rank
+    from viewselect.rank import run_rank
     from viewselect.tables import write_rank_result
     from viewselect.terminal import print_rank
 
-    req = RankRequest(
-        sequence=sequence, data_root=str(data_root) if data_root else None, split=split,
-        model=str(model) if model else None, compare_model=str(compare_model) if compare_model else None,
-        mano_dir=str(mano_dir) if mano_dir else None,
-        cameras=[c.strip() for c in cameras.split(",") if c.strip()] if cameras else None,
-        drop=drop, keep=keep, max_ambiguity_mm=max_ambiguity, strategy=strategy, alignment=alignment,
-        rank=RankConfig(samples=samples, frames=frames, seed=seed), device=device,
-    )
-    outcome = run_rank(req)
+    outcome = run_rank(_rank_request(
+        sequence=sequence, data_root=data_root, split=split, model=model, compare_model=compare_model,
+        mano_dir=mano_dir, cameras=cameras, drop=drop, keep=keep, max_ambiguity=max_ambiguity,
+        strategy=strategy, alignment=alignment, samples=samples, frames=frames, seed=seed, device=device,
+    ))
     paths = write_rank_result(out, outcome.result, outcome.provenance,
                               extra={"triangulation": outcome.triangulation} if outcome.triangulation else None)
     print_rank(console, outcome, alignment)
@@ -193,19 +205,14 @@ def report(
     device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
 ) -> None:
     """Write the view-selection report: dome, ranking, regret, sample overlays, provenance."""
-    from viewselect.engine import RankConfig
-    from viewselect.rank import RankRequest
     from viewselect.report import ReportRequest, build_report
 
     if html and format not in (None, "html"):
         raise HandflowError(f"--html and --format {format} conflict: give one")
-    req = RankRequest(
-        sequence=sequence, data_root=str(data_root) if data_root else None, split=split,
-        model=str(model) if model else None, compare_model=str(compare_model) if compare_model else None,
-        mano_dir=str(mano_dir) if mano_dir else None,
-        cameras=[c.strip() for c in cameras.split(",") if c.strip()] if cameras else None,
-        drop=drop, keep=keep, max_ambiguity_mm=max_ambiguity, strategy=strategy,
-        rank=RankConfig(samples=samples, frames=frames, seed=seed), device=device,
+    req = _rank_request(
+        sequence=sequence, data_root=data_root, split=split, model=model, compare_model=compare_model,
+        mano_dir=mano_dir, cameras=cameras, drop=drop, keep=keep, max_ambiguity=max_ambiguity,
+        strategy=strategy, samples=samples, frames=frames, seed=seed, device=device,
     )
     path = build_report(ReportRequest(rank=req, out=str(out) if out else None, format=format or "html",
                                       overlay_samples=overlay_samples, triangulation=triangulation))

@@ -29,10 +29,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from handflow.data.interhand import InterHandDataset
+from handflow.data.interhand import InterHandDataset, annotation_digest
 from handflow.data.rig import camera_angles
 from handflow.errors import HandflowError
-from handflow.io import file_digest, write_json
+from handflow.io import write_json
 from handflow.metrics import mpjpe, sample_std
 from handflow.model.pose_params import Y_DIM, joints_to_world
 from handflow.progress import make_progress
@@ -54,18 +54,6 @@ class RankConfig:
             raise HandflowError(f"--frames must be at least 1, found {self.frames}")
 
 
-def data_digest(root: Path, split: str) -> str:
-    """Digest of a split's annotation files (content for small files, size+mtime for huge ones)."""
-    h = hashlib.sha256()
-    ann = Path(root) / "annotations" / split
-    for p in sorted(ann.glob("*.json")):
-        st = p.stat()
-        h.update(p.name.encode())
-        h.update(file_digest(p).encode() if st.st_size < (256 << 20) else f"{st.st_size}:{st.st_mtime_ns}".encode())
-    manifest = Path(root) / "viewselect_synth.json"
-    if manifest.is_file():
-        h.update(file_digest(manifest).encode())
-    return h.hexdigest()[:16]
 
 
 def _seed_for(seed: int, capture: int, seq: str, cam: str) -> int:
@@ -167,7 +155,7 @@ def evaluate_views(model, model_key: str, dataset: InterHandDataset, pairs: list
 
     ``shard = (rank, world)`` evaluates only every world-th view (for torch.distributed).
     """
-    key = hashlib.sha256(json.dumps([CACHE_VERSION, model_key, data_digest(dataset.root, dataset.split),
+    key = hashlib.sha256(json.dumps([CACHE_VERSION, model_key, annotation_digest(dataset.root, dataset.split),
                                      dataset.crop_px, asdict(cfg)]).encode()).hexdigest()[:16]
     cache = ViewCache(cache_root, key)
     jobs = []

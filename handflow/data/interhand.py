@@ -40,6 +40,7 @@ No differences from ``DESIGN.md`` §3 were found. Every malformed input raises
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -52,7 +53,7 @@ from handflow.data.crop import crop_affine, crop_box, crop_image
 from handflow.data.selection import select_sequences
 from handflow.errors import HandflowError
 from handflow.geometry.camera import Camera
-from handflow.io import read_json
+from handflow.io import file_digest, read_json
 
 N_JOINTS = 42
 ROOT_IDX = {"right": 20, "left": 41}
@@ -78,6 +79,20 @@ JOINT_HAND = np.array([0] * 21 + [1] * 21)
 
 def annotation_path(root: Path, split: str, kind: str) -> Path:
     return Path(root) / "annotations" / split / f"InterHand2.6M_{split}_{kind}.json"
+
+
+def annotation_digest(root: Path, split: str) -> str:
+    """Cache key of a split's annotations: content digest of each JSON, size+mtime for huge ones (> 256 MiB)."""
+    h = hashlib.sha256()
+    ann = Path(root) / "annotations" / split
+    for p in sorted(ann.glob("*.json")):
+        st = p.stat()
+        h.update(p.name.encode())
+        h.update(file_digest(p).encode() if st.st_size < (256 << 20) else f"{st.st_size}:{st.st_mtime_ns}".encode())
+    manifest = Path(root) / "viewselect_synth.json"  # the synthetic capture's generator settings
+    if manifest.is_file():
+        h.update(file_digest(manifest).encode())
+    return h.hexdigest()[:16]
 
 
 def _arr(value, shape, where: str) -> np.ndarray:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from handflow.data.interhand import InterHandDataset
+from handflow.data.interhand import InterHandDataset, annotation_digest
 from handflow.data.synth import cache_dir
 from handflow.errors import HandflowError
-from handflow.io import atomic_path, file_digest
+from handflow.io import atomic_path
 from handflow.model.pose_params import y_from_mano
 from handflow.progress import track
 
@@ -25,9 +25,8 @@ PRELOAD_VERSION = 2  # bump whenever the stored ground truth y changes meaning
 
 
 def _data_key(root: Path, split: str, crop_px: int, selection: str | None, max_images: int | None) -> str:
-    ann = root / "annotations" / split
-    digests = sorted(f"{p.name}:{p.stat().st_size}:{file_digest(p)}" for p in ann.glob("*.json")) if ann.is_dir() else []
-    blob = json.dumps([PRELOAD_VERSION, str(root.resolve()), split, crop_px, selection, max_images, digests])
+    blob = json.dumps([PRELOAD_VERSION, str(root.resolve()), split, crop_px, selection, max_images,
+                       annotation_digest(root, split)])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
