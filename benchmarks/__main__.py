@@ -3,7 +3,8 @@
     python -m benchmarks            # all
     python -m benchmarks hand synth # some
 
-Each ``benchmarks/bench_<name>.py`` exposes ``run() -> dict`` of measured figures. Ratios are
+Each ``benchmarks/bench_<name>.py`` exposes ``run() -> dict`` of measured figures and optionally
+``notes(figures) -> str`` (Markdown under its table: targets met or not, what limits them). Ratios are
 measured within one run on one machine, so they compare like with like.
 """
 
@@ -22,7 +23,7 @@ import torch
 from handflow.io import write_text
 from handflow.provenance import code_version
 
-NAMES = ["matmul", "hand", "synth", "model", "metrics", "train", "rank"]
+NAMES = ["matmul", "hand", "synth", "model", "metrics", "encoder", "train", "rank", "scale"]
 REPORT = Path(__file__).resolve().parent.parent / "reports" / "benchmarks.md"
 
 
@@ -35,6 +36,19 @@ def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
         a @ b
     dt_s = (time.perf_counter() - t0) / repeats
     return 2 * n**3 / dt_s / 1e9
+
+
+def machine() -> str:
+    """CPU model and core count, e.g. 'Intel(R) Xeon(R) ... (x86_64), 2 CPUs'."""
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = f"{line.split(':', 1)[1].strip()} ({platform.machine()})"
+                break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} CPUs"
 
 
 def _fmt(v) -> str:
@@ -66,12 +80,14 @@ def main(argv: list[str]) -> None:
             figures = module.run()
         rows = "\n".join(f"| {k} | {_fmt(v)} |" for k, v in figures.items() if not isinstance(v, (dict, list)))
         sections[name] = f"## {name}\n\n| figure | value |\n| --- | --- |\n{rows}\n"
+        if name != "matmul" and hasattr(module, "notes"):  # targets met or not, and why
+            sections[name] += "\n" + module.notes(figures).strip() + "\n"
         print(sections[name], flush=True)
     header = (
         "# Benchmarks\n\n"
         f"Written by `python -m benchmarks {' '.join(argv)}`".rstrip() + f" on {dt.date.today().isoformat()}, "
         f"viewselect {code_version()}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs.\n"
+        f"{machine()}.\n"
         "Ratios compare two paths measured in the same run; each section is from the run that wrote it.\n\n"
     )
     ordered = [sections[n] for n in NAMES if n in sections]

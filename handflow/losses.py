@@ -49,7 +49,7 @@ from handflow.errors import HandflowError
 from handflow.geometry.rotation import rot6d_as_pair
 from handflow.model.pose_params import WRIST, Y_DIM, split_y
 
-__all__ = ["LossConfig", "LossTargets", "handflow_loss", "orthonormal_penalty", "rr_keypoints"]
+__all__ = ["LossConfig", "LossTargets", "handflow_loss", "pose_terms", "orthonormal_penalty", "rr_keypoints"]
 
 
 @dataclass
@@ -118,6 +118,43 @@ def _project(joints: torch.Tensor, K: torch.Tensor, min_depth: float) -> torch.T
     return torch.stack([u, v], -1)
 
 
+def pose_terms(model, y_all: torch.Tensor, tg: LossTargets, cfg: LossConfig) -> dict[str, torch.Tensor]:
+    """The geometric terms every model kind trains with, on ``y_all (B,1+m,218)``: row 0 the mode, 1.. samples.
+
+    Returns the unweighted scalar tensors ``y``, ``j3d``, ``j2d_mode``, ``j2d_samples`` (0 when m = 0), ``q``
+    (definitions in the module doc) and ``mpjpe_rr_mm`` of the mode (no gradient). ``model`` supplies
+    ``y_std``, ``lift`` and ``cfg.crop_px``; shared by ``handflow_loss`` and the baselines.
+    """
+    B, dtype = y_all.shape[0], y_all.dtype
+    y = tg.y.to(dtype)
+    S = float(model.cfg.crop_px)
+    y_mode = y_all[:, 0]
+
+    # --- mode supervision -------------------------------------------------------------------------------
+    idx = tg.mode_index.to(torch.long).to(y.device)
+    y_star = y[torch.arange(B, device=y.device), idx]
+    l_y = (((y_mode - y_star) / model.y_std) ** 2).sum(-1).mean()
+
+    joints, rel, _ = model.lift(y_all, tg.K_crop.to(dtype), return_parts=True)  # (B,1+m,42,3)
+    gt_cam = tg.joints_cam_mm.to(dtype)
+    gt_rel = rr_keypoints(gt_cam)
+    jv = torch.ones(B, 42, dtype=dtype, device=y.device) if tg.joints_valid is None else tg.joints_valid.to(dtype)
+    d3 = ((joints[:, 0] - gt_cam) / 1000.0) ** 2  # metres², camera frame
+    j3d = (d3.sum(-1) * jv).sum(-1).mean()
+    with torch.no_grad():
+        mpjpe = ((rel[:, 0] - gt_rel).norm(dim=-1) * jv).sum() / jv.sum().clamp_min(1)
+
+    uv = _project(joints, tg.K_crop.to(dtype), cfg.min_depth_mm)  # (B,1+m,42,2)
+    vis = tg.visible.to(dtype)[:, None]
+    e2 = (((uv - tg.joints2d_px.to(dtype)[:, None]) / S) ** 2).sum(-1) * vis  # (B,1+m,42)
+    e2 = e2.sum(-1)
+    j2d_mode = e2[:, 0].mean()
+    j2d_samples = e2[:, 1:].mean() if y_all.shape[1] > 1 else e2.new_zeros(())
+
+    l_q = orthonormal_penalty(y_all).mean()
+    return {"y": l_y, "j3d": j3d, "j2d_mode": j2d_mode, "j2d_samples": j2d_samples, "q": l_q, "mpjpe_rr_mm": mpjpe}
+
+
 def handflow_loss(model, ctx: torch.Tensor, tg: LossTargets, cfg: LossConfig | None = None):
     """Total loss and its parts. ``model``: a ``HandFlowNet``; ``ctx = model.encode(images)``.
 
@@ -136,7 +173,6 @@ def handflow_loss(model, ctx: torch.Tensor, tg: LossTargets, cfg: LossConfig | N
     if not bool(mask.any(1).all()):
         raise HandflowError("loss targets: every image needs at least one valid annotation")
     n_valid = mask.sum(1).to(dtype)
-    S = float(model.cfg.crop_px)
 
     # --- likelihood terms ---------------------------------------------------------------------------
     y_noisy = y + cfg.nll_noise * model.y_std * torch.randn_like(y) if cfg.nll_noise > 0 else y
@@ -148,7 +184,6 @@ def handflow_loss(model, ctx: torch.Tensor, tg: LossTargets, cfg: LossConfig | N
     z_s = torch.randn(B, ns, Y_DIM, dtype=dtype, device=ctx.device)
     z_all = torch.cat([z_s.new_zeros(B, 1, Y_DIM), z_s], 1)
     y_all, _ = model.sample(ctx, 1 + ns, z_all)
-    y_mode = y_all[:, 0]
 
     if cfg.detmag_at == "annotations":
         _, logdet, _ = model.latents(y_noisy, ctx, tg.mask, detach_context=True)
@@ -158,28 +193,9 @@ def handflow_loss(model, ctx: torch.Tensor, tg: LossTargets, cfg: LossConfig | N
         _, logdet = model.inverse(z_dm, ctx, detach_context=True)
         detmag = (-logdet).mean()
 
-    # --- mode supervision -------------------------------------------------------------------------------
-    idx = tg.mode_index.to(torch.long).to(y.device)
-    y_star = y[torch.arange(B, device=y.device), idx]
-    l_y = (((y_mode - y_star) / model.y_std) ** 2).sum(-1).mean()
-
-    joints, rel, _ = model.lift(y_all, tg.K_crop.to(dtype), return_parts=True)  # (B,1+ns,42,3)
-    gt_cam = tg.joints_cam_mm.to(dtype)
-    gt_rel = rr_keypoints(gt_cam)
-    jv = torch.ones(B, 42, dtype=dtype, device=y.device) if tg.joints_valid is None else tg.joints_valid.to(dtype)
-    d3 = ((joints[:, 0] - gt_cam) / 1000.0) ** 2  # metres², camera frame
-    j3d = (d3.sum(-1) * jv).sum(-1).mean()
-    with torch.no_grad():
-        mpjpe = ((rel[:, 0] - gt_rel).norm(dim=-1) * jv).sum() / jv.sum().clamp_min(1)
-
-    uv = _project(joints, tg.K_crop.to(dtype), cfg.min_depth_mm)  # (B,1+ns,42,2)
-    vis = tg.visible.to(dtype)[:, None]
-    e2 = (((uv - tg.joints2d_px.to(dtype)[:, None]) / S) ** 2).sum(-1) * vis  # (B,1+ns,42)
-    e2 = e2.sum(-1)
-    j2d_mode = e2[:, 0].mean()
-    j2d_samples = e2[:, 1:].mean() if ns > 0 else e2.new_zeros(())
-
-    l_q = orthonormal_penalty(y_all).mean()
+    t = pose_terms(model, y_all, tg, cfg)
+    l_y, j3d, j2d_mode, j2d_samples, l_q = (t[k] for k in ("y", "j3d", "j2d_mode", "j2d_samples", "q"))
+    mpjpe = t["mpjpe_rr_mm"]
 
     total = (
         cfg.w_nll * nll

@@ -40,6 +40,7 @@ class DataConfig:
     val_split: str = "val"
     train_selection: str | None = None
     val_max_images: int = 240
+    annotations: int = 1  # per training image: 1 = ground truth only, more = MultiHands (`viewselect annotate`)
 
 
 @dataclass
@@ -61,12 +62,16 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     val_samples: int = 20
+    init_from: str | None = None  # checkpoint whose encoder (and any same-shaped weights) start the run
+    init_encoder_only: bool = True  # with init_from: take the image encoder only, the rest starts fresh
     amp: bool = True  # bfloat16 autocast of the encoder on CUDA; ignored on CPU
 
     def __post_init__(self):
         o = self.optim
         if o.batch_size < 2 or o.epochs < 1 or not o.lr > 0:
             raise HandflowError("optim: batch_size must be >= 2, epochs >= 1, lr > 0")
+        if self.data.annotations < 1:
+            raise HandflowError(f"data.annotations must be >= 1 (1 = ground truth only), found {self.data.annotations}")
         if self.val_samples < 2:
             raise HandflowError("val_samples must be >= 2 (a spread needs two samples)")
 
@@ -113,22 +118,54 @@ class _TrainStep(torch.nn.Module):
             ctx = ctx.float()
         else:
             ctx = self.model.encode(images)
+        loss = getattr(self.model, "loss", None)  # baselines carry their own loss; HandFlowNet's is handflow_loss
+        if loss is not None:
+            return loss(ctx, targets, self.loss_cfg)
         return handflow_loss(self.model, ctx, targets, self.loss_cfg)
 
 
 def _targets(data: dict, idx: torch.Tensor, device) -> tuple[torch.Tensor, LossTargets]:
     images = data["image"][idx].to(device).float() / 255.0
-    y = data["y"][idx].to(device)[:, None]  # K = 1 annotation (MultiHands adds more)
+    if "ann_y" in data:  # MultiHands: all annotations, L_y / L_J3D on the one fixed for each image
+        y = data["ann_y"][idx].to(device)
+        mask = data["ann_mask"][idx].to(device)
+        mode_index = data["mode_index"][idx].to(device)
+        joints = data["ann_joints_cam_mm"][idx].to(device)[torch.arange(len(idx), device=device), mode_index]
+    else:
+        y = data["y"][idx].to(device)[:, None]  # K = 1: the ground truth
+        mask = None
+        mode_index = torch.zeros(len(idx), dtype=torch.long, device=device)
+        joints = data["joints_cam_mm"][idx].to(device)
     tg = LossTargets(
         y=y,
-        mode_index=torch.zeros(len(idx), dtype=torch.long, device=device),
-        joints_cam_mm=data["joints_cam_mm"][idx].to(device),
+        mode_index=mode_index,
+        joints_cam_mm=joints,
         joints2d_px=data["joints_crop_px"][idx].to(device),
         visible=data["joint_visible"][idx].to(device) * data["joint_valid"][idx].to(device),
         K_crop=data["K_crop"][idx].to(device),
+        mask=mask,
         joints_valid=data["joint_valid"][idx].to(device),
     )
     return images, tg
+
+
+def _fix_mode_annotations(data: dict, seed: int) -> None:
+    """HandFlow: one annotation per image, drawn once, is the L_y / L_J3D target for the whole run."""
+    if "ann_mask" in data:
+        count = data["ann_mask"].sum(1)
+        u = torch.rand(len(count), generator=torch.Generator().manual_seed(seed + 7919))
+        data["mode_index"] = (u * count).long().clamp(max=count - 1)
+
+
+def _init_weights(model, path: str, encoder_only: bool) -> None:
+    """Start from another checkpoint's weights: its encoder, or every weight of the same name and shape."""
+    payload = load_checkpoint(path)
+    own = model.state_dict()
+    take = {k: v for k, v in payload["state_dict"].items()
+            if k in own and own[k].shape == v.shape and (k.startswith("encoder.") or not encoder_only)}
+    if not any(k.startswith("encoder.") for k in take):
+        raise HandflowError(f"init_from {path}: no encoder weights of this model's shape")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in take.items()}, strict=False)
 
 
 def validate(model, data: dict, n_samples: int, seed: int = 0) -> dict:
@@ -151,6 +188,18 @@ def _param_digest(model) -> str:
     return h.hexdigest()[:16]
 
 
+def _write_log(path: Path, rows: list[dict]) -> None:
+    """The whole CSV log from the checkpoint's history (on resume: a run killed between writing
+    ``last.pt`` and ``log.csv`` gets the missing row back, and rows past the checkpoint are dropped)."""
+    if not rows:
+        return
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[-1].keys()))
+    w.writeheader()
+    w.writerows([{k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows])
+    write_text(path, buf.getvalue())
+
+
 def _append_log(path: Path, row: dict) -> None:
     """Rewrite the CSV log atomically with the new row (it is tiny; never a torn line)."""
     rows = []
@@ -162,6 +211,15 @@ def _append_log(path: Path, row: dict) -> None:
     w.writeheader()
     w.writerows(rows)
     write_text(path, buf.getvalue())
+
+
+def _non_finite(what: str, epoch: int, it: int, ckpt_path: Path) -> HandflowError:
+    """Training stops on a non-finite loss, gradient or parameter; ``last.pt`` (if any) is the last good epoch,
+    never overwritten by the bad state."""
+    return HandflowError(
+        f"training stopped: {what} became non-finite at epoch {epoch + 1} step {it + 1}; the last good checkpoint "
+        f"is {ckpt_path if ckpt_path.exists() else 'not written yet'} (resume from it with --resume, or lower optim.lr)"
+    )
 
 
 # ------------------------------------------------------------------------------------------ training
@@ -188,7 +246,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
         hand_model = HandModel.from_dir(cfg.data.mano_dir)
         root = Path(cfg.data.root) if cfg.data.root else ensure_default_data()
         S = cfg.model.crop_px
-        train_data = preload_split(root, cfg.data.train_split, S, hand_model, cfg.data.train_selection)
+        train_data = preload_split(root, cfg.data.train_split, S, hand_model, cfg.data.train_selection,
+                                   annotations=cfg.data.annotations)
+        _fix_mode_annotations(train_data, cfg.seed)
         val_data = preload_split(root, cfg.data.val_split, S, hand_model, max_images=cfg.data.val_max_images)
         N = len(train_data["image"])
         o = cfg.optim
@@ -199,6 +259,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
         model = build_model(cfg.model, hand_model).to(dev)
         optim = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
         start_epoch = 0
+        history: list[dict] = []  # the log rows so far, kept in the checkpoint
         if resume:
             payload = load_checkpoint(ckpt_path, kinds=(cfg.model.kind,))
             if payload["config"] != to_dict(cfg):
@@ -206,8 +267,13 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
             load_state_strict(model, payload["state_dict"], ckpt_path)
             optim.load_state_dict(payload["optimizer"])
             start_epoch = int(payload["epoch"])
+            history = list(payload.get("history", []))
+            if rank == 0 and history:
+                _write_log(out_dir / "log.csv", history)
             torch.set_rng_state(payload["rng"]["torch"])
         else:
+            if cfg.init_from:
+                _init_weights(model, cfg.init_from, cfg.init_encoder_only)
             y = train_data["y"]
             model.set_y_normalization(y.mean(0), y.std(0))
             gen = torch.Generator().manual_seed(cfg.seed)
@@ -219,7 +285,10 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
         if world > 1:
             step_module = torch.nn.parallel.DistributedDataParallel(step_module)
         if rank == 0:
-            out_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                out_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise HandflowError(f"cannot write {out_dir}: {err.strerror or err}") from err
             import json
 
             write_text(out_dir / "config.json", json.dumps(provenance(to_dict(cfg), data_root=str(root)), indent=2))
@@ -239,13 +308,12 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
                     images, tg = _targets(train_data, idx, dev)
                     total, parts = step_module(images, tg)
                     if not torch.isfinite(total):
-                        raise HandflowError(
-                            f"loss became non-finite at epoch {epoch + 1} step {it + 1}; the last good checkpoint "
-                            f"is {ckpt_path if ckpt_path.exists() else 'not written yet'}; lower optim.lr"
-                        )
+                        raise _non_finite("loss", epoch, it, ckpt_path)
                     optim.zero_grad(set_to_none=True)
                     total.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
+                    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
+                    if not torch.isfinite(grad_norm):  # same value on every rank (DDP averaged the grads)
+                        raise _non_finite("gradient", epoch, it, ckpt_path)
                     optim.step()
                     for k, v in parts.items():
                         sums[k] = sums.get(k, 0.0) + float(v)
@@ -254,13 +322,17 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
                 row = {"epoch": epoch + 1, "step": (epoch + 1) * steps_per_epoch, "lr": _lr_at(step, total_steps, o),
                        **{f"train_{k}": v / steps_per_epoch for k, v in sums.items()},
                        "train_images_per_s": steps_per_epoch * o.batch_size / train_s}
+                if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                    raise _non_finite("parameters", epoch, steps_per_epoch - 1, ckpt_path)
                 if rank == 0:
                     row.update(validate(model, val_data, cfg.val_samples, seed=cfg.seed))
                     save_checkpoint(ckpt_path, {
                         "kind": cfg.model.kind, "config": to_dict(cfg), "version": code_version(),
                         "state_dict": model.state_dict(), "optimizer": optim.state_dict(), "epoch": epoch + 1,
                         "rng": {"torch": torch.get_rng_state()}, "log": row, "data_root": str(root),
+                        "history": history + [row],
                     })
+                    history.append(row)
                     _append_log(out_dir / "log.csv", row)
                     progress.console.print(
                         f"epoch {epoch + 1}: val MPJPE {row['val_mpjpe_global_mm']:.1f} mm (RR "

@@ -72,3 +72,24 @@ def tiny_model(tmp_path_factory, tiny_train_config) -> Path:
     out = tmp_path_factory.mktemp("run")
     train(load_train_config(tiny_train_config), out)
     return export_model(out / "last.pt", out / "model.pt")
+
+
+TINY_MULTIHANDS = dict(per_image=5, iterations=2, proposals=16)
+
+
+@pytest.fixture(scope="session")
+def tiny_multihands_root(tmp_path_factory, tiny_data_root) -> Path:
+    """A copy of the tiny capture with MultiHands annotations (a short walk) for its train and test splits."""
+    import shutil
+
+    from handflow.data.interhand import InterHandDataset
+    from handflow.hand.model import HandModel
+    from handflow.multihands.annotate import annotate_split
+    from handflow.multihands.config import MultiHandsConfig
+
+    root = tmp_path_factory.mktemp("mh") / "tiny"
+    shutil.copytree(tiny_data_root, root)
+    hm = HandModel.from_dir()
+    for split in ("train", "test"):
+        annotate_split(InterHandDataset(root, split, max_frames=2), hm, MultiHandsConfig(**TINY_MULTIHANDS))
+    return root

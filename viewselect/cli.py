@@ -1,7 +1,9 @@
 """The ``viewselect`` command line: parses arguments and calls library functions, nothing more.
 
 Every user-facing failure is a ``HandflowError``: printed as one ``error: ...`` line on stderr,
-exit code 2. Ctrl-C exits 130 (work already cached or checkpointed stays valid).
+exit code 2. Ctrl-C exits 130 (work already cached or checkpointed stays valid). A command that
+finished but skipped some unreadable inputs (``rank`` with missing or truncated images) writes its
+outputs, prints one ``warning: ...`` line on stderr and exits 3 (``EXIT_SKIPPED``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from handflow.errors import HandflowError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Which cameras of a hand-capture rig earn their place.")
 data_app = typer.Typer(no_args_is_help=True, help="The capture data: synthesise the embedded default, look at frames.")
 app.add_typer(data_app, name="data")
+hand_app = typer.Typer(no_args_is_help=True, help="The MANO hand model files.")
+app.add_typer(hand_app, name="hand")
+EXIT_ERROR = 2  # a HandflowError: bad input, nothing (half-)written
+EXIT_SKIPPED = 3  # completed, but some inputs were unreadable and skipped (counted in the outputs)
 # Piped output (logs, CI) gets wide tables instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
@@ -74,11 +80,13 @@ def data_show(
     split: str = typer.Option("test", help="Split: train, val or test."),
     data_root: Optional[Path] = typer.Option(None, help="InterHand2.6M-layout root (default: embedded data)."),
     out: Optional[Path] = typer.Option(None, help="Output PNG (default: show-<capture>-<seq>-cam<id>-<frame>.png)."),
+    annotations: bool = typer.Option(False, "--annotations", help="Draw the frame's MultiHands annotations (image "
+                                     "and a novel 3D view) instead; needs `viewselect annotate` first."),
 ) -> None:
     """Write a PNG of one frame with the projected keypoints (visible / occluded) and skeletons."""
     from handflow.data.interhand import InterHandDataset
     from handflow.data.selection import select_sequences
-    from handflow.data.show import render_overlay
+    from handflow.data.show import render_annotations, render_overlay
     from handflow.data.synth import ensure_default_data
 
     root = data_root or ensure_default_data()
@@ -92,9 +100,91 @@ def data_show(
     if frame not in frames:
         raise HandflowError(f"unknown frame {frame} of Capture{capture}/{seq} (frames {frames[0]}..{frames[-1]})")
     ds.camera(capture, camera)
+    if annotations:
+        from handflow.multihands.store import sequence_path
+
+        path = sequence_path(root, split, capture, seq)
+        if not path.is_file():
+            raise HandflowError(f"Capture{capture}/{seq} has no MultiHands file ({path}); run viewselect annotate first")
+        out = out or Path(f"show-Capture{capture}-{seq}-cam{camera}-{frame}-multihands.png")
+        n = render_annotations(ds, capture, seq, camera, frame, out)
+        console.print(f"wrote {out} ({n} annotations)")
+        return
     out = out or Path(f"show-Capture{capture}-{seq}-cam{camera}-{frame}.png")
     render_overlay(ds, capture, seq, camera, frame, out)
     console.print(f"wrote {out}")
+
+
+@app.command("annotate")
+def annotate(
+    sequence: Optional[str] = typer.Option(None, help="Sequences, e.g. Capture0-1 or Capture0/SEQ (default: the whole split)."),
+    split: str = typer.Option("test", help="Split: train, val or test."),
+    per_image: Optional[int] = typer.Option(None, help="Annotations kept per image, ground truth included (overrides the config)."),
+    config: str = typer.Option("multihands", help="MultiHands config: NAME under configs/ or a TOML path."),
+    frames: Optional[int] = typer.Option(None, help="Only the first N frames of each sequence."),
+    data_root: Optional[Path] = typer.Option(None, help="InterHand2.6M-layout root (default: embedded data)."),
+    mano_dir: Optional[Path] = typer.Option(None, help="Folder with MANO_RIGHT/MANO_LEFT (default: the synthetic MANO)."),
+    seed: Optional[int] = typer.Option(None, help="Random seed (overrides the config)."),
+    force: bool = typer.Option(False, help="Recompute sequences whose file is already up to date."),
+) -> None:
+    """MultiHands: plausible alternative two-hand annotations per image, one .npz per sequence beside the
+    split's annotations (annotations/<split>/InterHand2.6M_<split>_MultiHands/). Resumable per sequence."""
+    import dataclasses
+
+    from handflow.config import load_config
+    from handflow.data.interhand import InterHandDataset
+    from handflow.data.synth import ensure_default_data
+    from handflow.hand.model import HandModel
+    from handflow.multihands.annotate import annotate_split
+    from handflow.multihands.config import MultiHandsConfig
+
+    cfg = load_config(MultiHandsConfig, _config_path(config))
+    changes = {k: v for k, v in (("per_image", per_image), ("seed", seed)) if v is not None}
+    cfg = dataclasses.replace(cfg, **changes)
+    root = data_root or ensure_default_data()
+    ds = InterHandDataset(root, split, selection=sequence, max_frames=frames,
+                          mano_dir=str(mano_dir) if mano_dir else None)
+    if len(ds) == 0:
+        raise HandflowError(f"no images selected in split {split!r} under {root}")
+    summary = annotate_split(ds, HandModel.from_dir(mano_dir), cfg, force=force).as_dict()
+    from viewselect.terminal import print_annotate_summary
+
+    print_annotate_summary(console, summary)
+    if summary["skipped_no_mano"]:
+        err_console.print(f"warning: {summary['skipped_no_mano']} image(s) without MANO parameters for both hands "
+                          "were skipped (listed in each sequence file's meta)", markup=False, highlight=False)
+        raise typer.Exit(EXIT_SKIPPED)
+
+
+@app.command("evaluate")
+def evaluate(
+    models: str = typer.Option(..., help="Checkpoints to compare: NAME=PATH,NAME=PATH (or PATH,PATH)."),
+    split: str = typer.Option("test", help="Split: train, val or test."),
+    sequence: Optional[str] = typer.Option(None, help="Sequences, e.g. Capture0-1 (default: the whole split)."),
+    frames: Optional[int] = typer.Option(None, help="Only the first N frames of each sequence."),
+    samples: int = typer.Option(100, help="Samples per image for MMD and the sample std."),
+    annotations: int = typer.Option(100, help="At most this many MultiHands annotations per image."),
+    data_root: Optional[Path] = typer.Option(None, help="InterHand2.6M-layout root (default: embedded data)."),
+    mano_dir: Optional[Path] = typer.Option(None, help="Folder with the MANO files (default: the synthetic MANO)."),
+    out: Path = typer.Option(Path("reports"), help="Folder for evaluation.md and the CSV tables."),
+    seed: int = typer.Option(0, help="Seed of the sampling noise."),
+) -> None:
+    """Tables 1-2 of the paper and the ablation table (MPJPE against the closest/farthest plausible
+    annotation, MMD against the MultiHands annotations, sample spread) for several models."""
+    from handflow.provenance import provenance
+    from viewselect.evaluation import EvaluationRequest, parse_models, run_evaluation, tables, write_evaluation
+
+    if samples < 2 or annotations < 2:
+        raise HandflowError("--samples and --annotations must be at least 2")
+    req = EvaluationRequest(models=parse_models(models), split=split, sequence=sequence, frames=frames,
+                            data_root=data_root, mano_dir=mano_dir, samples=samples, annotations=annotations, seed=seed)
+    results = run_evaluation(req)
+    paths = write_evaluation(results, out, provenance(config={k: str(v) for k, v in req.__dict__.items()}))
+    t = tables(results)["table2"]
+    for _, r in t.iterrows():
+        console.print(f"{r['model']:>24}: MMD global {r['mmd_global']:.3f}  RRR {r['mmd_rrr']:.3f}  RR {r['mmd_rr']:.3f}"
+                      f"  sample std {r['sample_std_mm']:.1f} mm", markup=False, highlight=False)
+    console.print(f"wrote {paths[-1]}", markup=False, highlight=False)
 
 
 @app.command("train-model")
@@ -174,10 +264,18 @@ def rank(
         mano_dir=mano_dir, cameras=cameras, drop=drop, keep=keep, max_ambiguity=max_ambiguity,
         strategy=strategy, alignment=alignment, samples=samples, frames=frames, seed=seed, device=device,
     ))
+    if outcome.process_rank != 0:  # under torchrun every process holds the same result; process 0 writes it
+        return
     paths = write_rank_result(out, outcome.result, outcome.provenance,
                               extra={"triangulation": outcome.triangulation} if outcome.triangulation else None)
     print_rank(console, outcome, alignment)
     console.print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    if outcome.skipped_views or outcome.skipped_images:
+        err_console.print(
+            f"warning: skipped {outcome.skipped_images} unreadable image(s) and {len(outcome.skipped_views)} view(s) "
+            f"with no readable image; listed in {out / 'summary.json'} (provenance.skipped_*)",
+            markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_SKIPPED)
 
 
 @app.command("report")
@@ -219,12 +317,24 @@ def report(
     console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
 
 
+@hand_app.command("convert")
+def hand_convert(
+    mano_dir: Path = typer.Option(..., help="Folder with MANO_RIGHT.pkl / MANO_LEFT.pkl (read once, restricted unpickler)."),
+    out: Path = typer.Option(..., help="Folder for MANO_RIGHT.npz / MANO_LEFT.npz (plain arrays, no pickle)."),
+) -> None:
+    """Convert MANO pickles to .npz files that load without unpickling; then pass --mano-dir OUT."""
+    from handflow.hand.mano import convert_mano_dir
+
+    for path in convert_mano_dir(mano_dir, out):
+        console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
+
+
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
     except HandflowError as err:
         err_console.print(f"error: {err}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
+        sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         err_console.print("interrupted: finished work is kept; run the same command again to resume", markup=False)
         sys.exit(130)
@@ -239,6 +349,8 @@ def main() -> None:
             err.show()
             sys.exit(err.exit_code)
         raise
+    if isinstance(rc, int) and rc:  # typer.Exit(code) inside a command returns the code here
+        sys.exit(rc)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from handflow.data.interhand import InterHandDataset, annotation_digest
+from handflow.data.interhand import InterHandDataset, NoReadableImage, annotation_digest
 from handflow.data.rig import camera_angles
 from handflow.errors import HandflowError
 from handflow.io import write_json
@@ -46,12 +46,24 @@ class RankConfig:
     frames: int | None = None  # at most this many frames per sequence (evenly spaced); None = all
     batch_images: int = 96  # images per model call (frames of several cameras together)
     seed: int = 0
+    # flow rows (image x sample) per chunk: bounds memory (flow activations, lifted joints) whatever
+    # --samples is; results do not depend on it, so it is not part of the cache key
+    chunk_rows: int = 16384
 
     def __post_init__(self):
         if self.samples < 2:
             raise HandflowError(f"--samples must be at least 2 (a spread needs two samples), found {self.samples}")
         if self.frames is not None and self.frames < 1:
             raise HandflowError(f"--frames must be at least 1, found {self.frames}")
+        if self.chunk_rows < 1:
+            raise HandflowError(f"chunk_rows must be at least 1, found {self.chunk_rows}")
+
+
+_NOT_IN_KEY = ("chunk_rows",)  # RankConfig fields that do not change results
+
+
+def _cache_fields(cfg: RankConfig) -> dict:
+    return {k: v for k, v in asdict(cfg).items() if k not in _NOT_IN_KEY}
 
 
 
@@ -98,25 +110,104 @@ def _safe(name: str) -> str:
     return s if s not in ("", ".", "..") else "_"
 
 
-@torch.no_grad()
+class _ViewNoise:
+    """The sampling noise of a batch of views, drawn per view on first use and dropped once consumed.
+
+    View ``v``'s noise is ``randn(frames_v, N, 218)`` from a generator seeded by (seed, capture,
+    sequence, camera), as one draw: results do not depend on batching, chunking or sharding.
+    """
+
+    def __init__(self, views: list[dict], cfg: RankConfig):
+        self.views, self.cfg = views, cfg
+        self.starts = np.cumsum([0] + [len(v["frame"]) for v in views])  # first image of each view
+        self.drawn: dict[int, torch.Tensor] = {}
+
+    def take(self, i0: int, i1: int, s0: int, s1: int) -> torch.Tensor:
+        """Noise of images ``i0:i1`` (batch indices), samples ``s0:s1``: ``(i1-i0, s1-s0, 218)``."""
+        parts = []
+        for v in range(len(self.views)):
+            a, b = int(self.starts[v]), int(self.starts[v + 1])
+            if b <= i0:
+                self.drawn.pop(v, None)
+                continue
+            if a >= i1:
+                break
+            if v not in self.drawn:
+                view = self.views[v]
+                gen = torch.Generator().manual_seed(_seed_for(self.cfg.seed, view["capture"], view["seq"], view["camera"]))
+                self.drawn[v] = torch.randn(b - a, self.cfg.samples, Y_DIM, generator=gen)
+            parts.append(self.drawn[v][max(i0, a) - a : min(i1, b) - a, s0:s1])
+        return torch.cat(parts)
+
+
+def _chunks(n_images: int, n_samples: int, max_rows: int):
+    """``(i0, i1, s0, s1)`` covering images x samples with at most ``max_rows`` rows each (whole
+    images together while one image fits, else one image's samples in slices)."""
+    if n_samples <= max_rows:
+        per = max_rows // n_samples
+        for i0 in range(0, n_images, per):
+            yield i0, min(i0 + per, n_images), 0, n_samples
+    else:
+        for i in range(n_images):
+            for s0 in range(0, n_samples, max_rows):
+                yield i, i + 1, s0, min(s0 + max_rows, n_samples)
+
+
+class _Spread:
+    """Streaming per-image sample spread: count, mean and summed squared deviations per joint
+    coordinate, merged over sample chunks (Chan et al.), so samples never need to be held at once."""
+
+    def __init__(self, n_images: int, device):
+        self.n = torch.zeros(n_images, 1, 1, device=device)
+        self.mean = torch.zeros(n_images, 42, 3, device=device)
+        self.m2 = torch.zeros(n_images, 42, 3, device=device)
+
+    def add(self, i0: int, i1: int, joints: torch.Tensor) -> None:
+        """``joints (b, s, 42, 3)`` mm: ``s`` more samples of images ``i0:i1``."""
+        var_b, mean_b = torch.var_mean(joints, dim=1, correction=0)
+        s = joints.shape[1]
+        n_a = self.n[i0:i1]
+        n = n_a + s
+        delta = mean_b - self.mean[i0:i1]
+        self.mean[i0:i1] += delta * (s / n)
+        self.m2[i0:i1] += var_b * s + delta.square() * (n_a * s / n)
+        self.n[i0:i1] = n
+
+    def std(self) -> torch.Tensor:
+        """``(B,)`` mean over joints of ``sqrt(trace(cov))`` (unbiased), as ``handflow.metrics.sample_std``."""
+        return (self.m2 / (self.n - 1)).sum(-1).sqrt().mean(-1)
+
+
+@torch.inference_mode()
 def evaluate_batch(model, views: list[dict], cfg: RankConfig) -> list[dict]:
-    """Run the model on the frames of several views at once; one record per view."""
+    """Run the model on the frames of several views at once; one record per view.
+
+    The encoder runs once on all images; the flow runs in chunks of at most ``cfg.chunk_rows``
+    image x sample rows, each lifted to joints and folded into per-image spread statistics at once.
+    The spread is taken in camera coordinates: ``sqrt(trace(cov))`` does not change under the
+    camera's rigid motion, so only the mode is moved to world coordinates (for MPJPE).
+    """
     images = torch.cat([v["image"] for v in views])
-    K = torch.cat([v["K_crop"] for v in views])
-    z = torch.cat([
-        torch.randn(len(v["frame"]), cfg.samples, Y_DIM,
-                    generator=torch.Generator().manual_seed(_seed_for(cfg.seed, v["capture"], v["seq"], v["camera"])))
-        for v in views
-    ])
     device = next(model.parameters()).device
-    out = model.predict(images.to(device), K.to(device), n_samples=cfg.samples, z=z.to(device))
+    K = torch.cat([v["K_crop"] for v in views]).to(device)
+    noise = _ViewNoise(views, cfg)
+    B, N = images.shape[0], cfg.samples
+    if hasattr(model, "predict_joints"):
+        ctx = model.encode(images.to(device))
+        mode_cam = model.predict_joints(ctx, K, ctx.new_zeros(B, 1, Y_DIM))[:, 0]  # f_v(0), (B,42,3) mm
+        spread = _Spread(B, device)
+        for i0, i1, s0, s1 in _chunks(B, N, cfg.chunk_rows):
+            z = noise.take(i0, i1, s0, s1).to(device)
+            spread.add(i0, i1, model.predict_joints(ctx[i0:i1], K[i0:i1], z))
+        std = spread.std()  # (B,)
+    else:  # a model without the chunked interface: all samples in one call
+        out = model.predict(images.to(device), K, n_samples=N, z=noise.take(0, B, 0, N).to(device))
+        mode_cam, std = out["mode_joints"], sample_std(out["samples_joints"])
     R = torch.cat([v["R"] for v in views]).to(device)
     campos = torch.cat([v["campos_mm"] for v in views]).to(device)
-    samples_w = joints_to_world(out["samples_joints"], R, campos)  # (B,N,42,3) mm
-    mode_w = joints_to_world(out["mode_joints"], R, campos)  # (B,42,3) mm
+    mode_w = joints_to_world(mode_cam, R, campos)  # (B,42,3) mm
     gt = torch.cat([v["joints_world_mm"] for v in views]).to(device)
     valid = torch.cat([v["joint_valid"] for v in views]).to(device)
-    std = sample_std(samples_w)  # (B,)
     errs = {a: mpjpe(mode_w, gt, valid, a) for a in ("global", "rrr", "rr")}
     records, a = [], 0
     for v in views:
@@ -148,15 +239,50 @@ def _mean(t: torch.Tensor) -> float:
     return float(t.mean()) if t.numel() else math.nan
 
 
+class _Prefetch:
+    """``fn(items[i])`` computed in order by one background thread, at most ``ahead`` items ahead.
+
+    :meth:`result` returns item ``i``'s value or re-raises its exception, exactly where a direct
+    call would have. :meth:`close` (and Ctrl-C inside :meth:`result`) cancels what was not started
+    and waits for the one running load.
+    """
+
+    def __init__(self, fn, items: list, ahead: int):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.fn, self.items, self.ahead = fn, items, ahead
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="viewselect-load")
+        self.futures: dict = {}
+        self.submitted = 0
+
+    def result(self, i: int):
+        try:
+            while self.submitted < len(self.items) and self.submitted <= i + self.ahead:
+                self.futures[self.submitted] = self.pool.submit(self.fn, self.items[self.submitted])
+                self.submitted += 1
+            return self.futures.pop(i).result()
+        except KeyboardInterrupt:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.futures.clear()
+
+
 def evaluate_views(model, model_key: str, dataset: InterHandDataset, pairs: list[tuple[int, str]],
                    cfg: RankConfig, cache_root: Path, cameras: list[str] | None = None,
-                   shard: tuple[int, int] = (0, 1), label: str = "ranking") -> list[dict]:
+                   shard: tuple[int, int] = (0, 1), label: str = "ranking",
+                   skipped_views: list | None = None) -> list[dict]:
     """Per-view records for every (capture, sequence) in ``pairs`` and each camera (cached).
 
     ``shard = (rank, world)`` evaluates only every world-th view (for torch.distributed).
+    ``skipped_views``: when a list is given (and the dataset skips bad images), a view none of whose
+    images can be read is left out of the result and appended there as ``{capture, seq, camera, reason}``;
+    otherwise it raises.
     """
     key = hashlib.sha256(json.dumps([CACHE_VERSION, model_key, annotation_digest(dataset.root, dataset.split),
-                                     dataset.crop_px, asdict(cfg)]).encode()).hexdigest()[:16]
+                                     dataset.crop_px, _cache_fields(cfg)]).encode()).hexdigest()[:16]
     cache = ViewCache(cache_root, key)
     jobs = []
     for capture, seq in pairs:
@@ -183,18 +309,30 @@ def evaluate_views(model, model_key: str, dataset: InterHandDataset, pairs: list
                                  completed=len(jobs) - len(todo))
         batch: list[dict] = []
         n_img = 0
+        # views are decoded and cropped one batch ahead in a thread (PIL releases the GIL), overlapping the model
+        ahead = max(1, math.ceil(cfg.batch_images / max(1, len(todo[0][3])))) if todo else 1
+        loads = _Prefetch(lambda job: dataset.load_view(*job), todo, ahead)
         for i, (capture, seq, cam, frames) in enumerate(todo):
-            view = dataset.load_view(capture, seq, cam, frames)
-            batch.append(view)
-            n_img += len(view["frame"])
-            if n_img >= cfg.batch_images or i == len(todo) - 1:
+            try:
+                view = loads.result(i)  # = dataset.load_view(capture, seq, cam, frames)
+            except NoReadableImage as err:  # raised only with skip_bad_images: skip the view, report it
+                if skipped_views is None:
+                    raise
+                skipped_views.append({"capture": capture, "seq": seq, "camera": cam, "reason": str(err)})
+                progress.advance(task, 1)
+                view = None
+            if view is not None:
+                batch.append(view)
+                n_img += len(view["frame"])
+            if batch and (n_img >= cfg.batch_images or i == len(todo) - 1):
                 progress.update(task, description=f"{label}: Capture{capture}/{seq} cam{cam}")
                 for rec in evaluate_batch(model, batch, cfg):
                     cache.put(rec)
                     records[(rec["capture"], rec["seq"], rec["camera"])] = rec
                 progress.advance(task, len(batch))
                 batch, n_img = [], 0
-    return [records[j[:3]] for j in jobs]
+        loads.close()
+    return [records[j[:3]] for j in jobs if j[:3] in records]  # views without a readable image are absent
 
 
 def view_table(records: list[dict], dataset: InterHandDataset) -> pd.DataFrame:
@@ -232,10 +370,14 @@ def triangulation_summary(records: list[dict], dataset: InterHandDataset, kept: 
         subset = [i for i, c in enumerate(cam_ids) if c in set(kept)]
         if not subset:
             continue
-        frames = recs[0]["frames"]
+        # frames every view could read (a skipped unreadable image drops its frame from that view's record)
+        frames = sorted(set.intersection(*(set(r["frames"]) for r in recs)))
+        if not frames:
+            continue
         view = dataset.load_view(capture, seq, cam_ids[0], frames)
         joints = view["joints_world_mm"].numpy()
-        visible = np.stack([np.asarray(r["visible"], bool) for r in recs])  # (V,F,42)
+        visible = np.stack([np.asarray(r["visible"], bool)[[r["frames"].index(f) for f in frames]]
+                            for r in recs])  # (V,F,42)
         valid = view["joint_valid"].numpy() > 0
         cams = [dataset.camera(capture, c) for c in cam_ids]
         res = compare_subsets(cams, joints, visible & valid[None], subset, n_random=n_random,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -43,6 +43,15 @@ class RankOutcome:
     triangulation: dict
     provenance: dict
     records: list[dict]
+    # views left out because none of their images could be read: {capture, seq, camera, reason}
+    skipped_views: list[dict] = field(default_factory=list)
+    # this process's rank under torchrun (every process gets the same result; only rank 0 writes)
+    process_rank: int = 0
+
+    @property
+    def skipped_images(self) -> int:
+        """Unreadable images skipped in the views that were scored (the skipped views not included)."""
+        return sum(len(r.get("skipped_images", [])) for r in self.records)
 
 
 def _check(req: RankRequest) -> None:
@@ -71,25 +80,51 @@ def resolve_model_path(model: str | None) -> Path:
 
 
 def run_rank(req: RankRequest) -> RankOutcome:
-    import torch
+    """Score, rank and select; under torchrun the views are sharded over the processes (DESIGN §9)."""
+    from viewselect.distributed import ProcessGroup
 
+    proc = ProcessGroup.join(req.device)
+    try:
+        return _run_rank(req, proc)
+    finally:
+        proc.leave()
+
+
+def _view_order(ds: InterHandDataset, pairs) -> dict:
+    """(capture, seq, camera) -> position in the single-process evaluation order."""
+    order: dict = {}
+    for capture, seq in pairs:
+        for cam in ds.camera_ids(capture, seq):
+            order[(capture, seq, cam)] = len(order)
+    return order
+
+
+def _run_rank(req: RankRequest, proc) -> RankOutcome:
     from handflow.data.synth import ensure_default_data
     from handflow.hand.model import HandModel
     from handflow.model.registry import load_model, model_digest
 
     _check(req)
     model_path = resolve_model_path(req.model)
-    device = torch.device(req.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    hand_model = HandModel.from_dir(req.mano_dir)
+    device = proc.device(req.device)
+    hand_model = proc.local_first(lambda: HandModel.from_dir(req.mano_dir))  # may generate synthetic MANO
     model, meta = load_model(model_path, hand_model, device)
     if req.data_root is not None and not Path(req.data_root).is_dir():
         raise HandflowError(f"data root does not exist: {req.data_root}")
-    root = Path(req.data_root) if req.data_root else ensure_default_data()
+    root = Path(req.data_root) if req.data_root else proc.local_first(ensure_default_data)
     crop_px = model.cfg.crop_px
     ds = InterHandDataset(root, req.split, crop_px=crop_px, mano_dir=req.mano_dir, skip_bad_images=True)
     pairs = select_sequences(req.sequence, ds.available())
     key = model_digest(model)
-    records = evaluate_views(model, key, ds, pairs, req.rank, default_cache_root(), cameras=req.cameras)
+    skipped_views: list[dict] = []
+    records = evaluate_views(model, key, ds, pairs, req.rank, default_cache_root(), cameras=req.cameras,
+                             skipped_views=skipped_views, shard=proc.shard)
+    order = _view_order(ds, pairs)
+    by_view = lambda r: order[(r["capture"], r["seq"], r["camera"])]  # noqa: E731
+    records, skipped_views = proc.gather(records, skipped_views, by_view)
+    if not records:
+        raise HandflowError(f"no readable image in {root / 'images' / req.split} for --sequence {req.sequence} "
+                            f"({len(skipped_views)} views skipped; first: {skipped_views[0]['reason'] if skipped_views else '-'})")
     table = view_table(records, ds)
     if req.compare_model:
         base, _ = load_model(resolve_model_path(req.compare_model), hand_model, device)
@@ -99,8 +134,10 @@ def run_rank(req: RankRequest) -> RankOutcome:
         else:
             ds_base = ds
         brec = evaluate_views(base, model_digest(base), ds_base, pairs, req.rank, default_cache_root(),
-                              cameras=req.cameras, label="baseline")
-        table["baseline_spread_mm"] = [r["ambiguity_mm"] for r in brec]
+                              cameras=req.cameras, label="baseline", skipped_views=[], shard=proc.shard)
+        brec, _ = proc.gather(brec, [], by_view)
+        spread = {(r["capture"], r["seq"], r["camera"]): r["ambiguity_mm"] for r in brec}
+        table["baseline_spread_mm"] = [spread[(r["capture"], r["seq"], r["camera"])] for r in records]
     result = rank_views(table, drop=req.drop, keep=req.keep if req.strategy == "ambiguity" else None,
                         max_ambiguity_mm=req.max_ambiguity_mm)
     if req.strategy == "coverage":
@@ -109,14 +146,16 @@ def run_rank(req: RankRequest) -> RankOutcome:
     if req.drop is not None or req.keep is not None or req.max_ambiguity_mm is not None:
         kept = result.cameras.loc[result.cameras["keep"], "camera"].tolist()
         tri = triangulation_summary(records, ds, kept, pixel_noise_px=req.pixel_noise_px, seed=req.rank.seed)
-    skipped = sum(len(r.get("skipped_images", [])) for r in records)
+    skipped = [m for r in records for m in r.get("skipped_images", [])]
     prov = provenance(
         {"request": {**asdict(replace(req, rank=None)), "rank": asdict(req.rank)}},
         model=str(model_path), model_digest=key, model_config=meta.get("config", {}).get("model"),
         model_version=meta.get("version"), data_root=str(root), split=req.split,
-        sequences=[f"Capture{c}/{s}" for c, s in pairs], skipped_images=skipped,
+        sequences=[f"Capture{c}/{s}" for c, s in pairs], skipped_images=len(skipped), skipped_image_errors=skipped[:200],
+        skipped_views=[f"Capture{v['capture']}/{v['seq']} cam{v['camera']}" for v in skipped_views],
     )
-    return RankOutcome(result=result, views=table, triangulation=tri, provenance=prov, records=records)
+    return RankOutcome(result=result, views=table, triangulation=tri, provenance=prov, records=records,
+                       skipped_views=skipped_views, process_rank=proc.rank)
 
 
 def _coverage(result: RankResult, keep: int, ds: InterHandDataset, pairs) -> RankResult:

@@ -49,3 +49,25 @@ def print_rank(console: Console, outcome, alignment: str = "global", top: int = 
             f"triangulation error, {tri['n_kept']} kept cameras: {_f(tri['kept_error_mm'], 2)} mm; full rig "
             f"{_f(tri['full_error_mm'], 2)} mm; random subsets of the same size {_f(tri['random_error_mm'], 2)} mm "
             f"(GT 2D + {tri['pixel_noise_px']:g} px noise)", markup=False)
+
+
+def print_annotate_summary(console: Console, s: dict) -> None:
+    t = Table(title=f"MultiHands, split {s['split']}: {s['sequences']} sequences ({s['sequences_cached']} up to date)")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    rows = [
+        ("images annotated", f"{s['annotated']} of {s['images']}"),
+        ("skipped (no MANO for a hand)", str(s["skipped_no_mano"])),
+        ("annotations per image (GT included)", _f(s["annotations_per_image"])),
+        ("proposals checked", str(s["proposals"])),
+        ("acceptance rate", _f(100 * s["acceptance_rate"]) + " %"),
+        *[(f"rejected by {k}", str(v)) for k, v in s["rejected_by"].items()],
+        ("seconds per image (this run)", _f(s["seconds_per_image"], 3)),
+    ]
+    for r in rows:
+        t.add_row(*r)
+    console.print(t)
+    for f in s["files"][:3]:
+        console.print(f"wrote {f}", markup=False, highlight=False)
+    if len(s["files"]) > 3:
+        console.print(f"... and {len(s['files']) - 3} more under the same folder", markup=False, highlight=False)

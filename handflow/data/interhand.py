@@ -98,15 +98,38 @@ def annotation_digest(root: Path, split: str) -> str:
 def _arr(value, shape, where: str) -> np.ndarray:
     try:
         arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise HandflowError(f"{where}: not a numeric array ({err})") from err
+    except (TypeError, ValueError, OverflowError) as err:
+        raise HandflowError(f"{where}: not a numeric array ({str(err)[:80]})") from err
     if arr.size != int(np.prod(shape)):
-        if len(shape) == 2 and shape[0] == N_JOINTS and arr.ndim >= 1:
+        if shape[0] == N_JOINTS and arr.ndim >= 1:
             raise HandflowError(f"{where}: has {arr.shape[0]} joints, expected {N_JOINTS}")
         raise HandflowError(f"{where}: expected {int(np.prod(shape))} values {shape}, found shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise HandflowError(f"{where}: non-finite number")
     return arr.reshape(shape)
+
+
+class NoReadableImage(HandflowError):
+    """Every requested image of one view is missing or unreadable (``load_view`` with skipping on)."""
+
+
+def _int(value, where: str) -> int:
+    """An integer field (``capture``, ``frame_idx``): ints or integral strings, else a one-line error."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise HandflowError(f"{where}: expected an integer, found {type(value).__name__}")
+    try:
+        return int(value)
+    except ValueError:
+        raise HandflowError(f"{where}: expected an integer, found {str(value)[:40]!r}") from None
+
+
+def _key(value, where: str):
+    """A JSON value usable as an id (``images[i].id``, ``annotations[i].image_id``)."""
+    if isinstance(value, (list, dict)):
+        raise HandflowError(f"{where}: expected a number or string, found {type(value).__name__}")
+    return value
 
 
 def load_image(path: Path) -> np.ndarray:
@@ -156,6 +179,8 @@ class InterHandDataset(torch.utils.data.Dataset):
             raise HandflowError(f"crop size must be positive, got {crop_px}")
         if not (self.root / "annotations" / split).is_dir():
             raise HandflowError(f"missing annotation folder: {self.root / 'annotations' / split}")
+        if not (self.root / "images" / split).is_dir():
+            raise HandflowError(f"missing images folder: {self.root / 'images' / split}")
 
         self.data_path = annotation_path(self.root, split, "data")
         self.camera_path = annotation_path(self.root, split, "camera")
@@ -184,10 +209,15 @@ class InterHandDataset(torch.utils.data.Dataset):
             for k in ("id", "file_name", "capture", "seq_name", "camera", "frame_idx"):
                 if k not in img:
                     raise HandflowError(f"{where}: missing key {k!r}")
-            images[img["id"]] = img
+            for k in ("file_name", "seq_name", "camera"):
+                if isinstance(img[k], (list, dict)) or img[k] is None:
+                    raise HandflowError(f"{where}.{k}: expected a string, found {type(img[k]).__name__}")
+            img = {**img, "capture": _int(img["capture"], f"{where}.capture"),
+                   "frame_idx": _int(img["frame_idx"], f"{where}.frame_idx")}
+            images[_key(img["id"], f"{where}.id")] = img
         all_seqs: dict[int, set] = defaultdict(set)
         for img in images.values():
-            all_seqs[int(img["capture"])].add(str(img["seq_name"]))
+            all_seqs[img["capture"]].add(str(img["seq_name"]))
         self.all_sequences = {c: sorted(s) for c, s in sorted(all_seqs.items())}
         if selection is not None:
             chosen = set(select_sequences(selection, self.all_sequences))
@@ -210,7 +240,7 @@ class InterHandDataset(torch.utils.data.Dataset):
             where = f"{self.data_path}: annotations[{i}]"
             if not isinstance(ann, dict) or "image_id" not in ann:
                 raise HandflowError(f"{where}: missing key 'image_id'")
-            img = images.get(ann["image_id"])
+            img = images.get(_key(ann["image_id"], f"{where}.image_id"))
             if img is None:
                 raise HandflowError(f"{where}: image_id {ann['image_id']} is not in images")
             cap, seq, cam, frame = int(img["capture"]), str(img["seq_name"]), str(img["camera"]), int(img["frame_idx"])
@@ -273,6 +303,9 @@ class InterHandDataset(torch.utils.data.Dataset):
                     raise HandflowError(f"{where}: missing key {k!r}")
             cams = {}
             for cid in entry["campos"]:
+                for k in ("camrot", "focal", "princpt"):
+                    if cid not in entry[k]:
+                        raise HandflowError(f"{where}: camera {cid} has no {k!r} entry")
                 try:
                     cams[str(cid)] = Camera(
                         R=_arr(entry["camrot"][cid], (3, 3), f"{where} camrot {cid}"),
@@ -297,7 +330,8 @@ class InterHandDataset(torch.utils.data.Dataset):
         trans = np.zeros((2, 3))
         valid = np.zeros(2)
         if self._mano_raw is not None:
-            fr = self._mano_raw.get(str(capture), {}).get(str(frame)) if isinstance(self._mano_raw.get(str(capture)), dict) else None
+            cap_m = self._mano_raw.get(str(capture))
+            fr = cap_m.get(str(frame)) if isinstance(cap_m, dict) else None
             if isinstance(fr, dict):
                 for h, hand in enumerate(HANDS):
                     p = fr.get(hand)
@@ -392,7 +426,14 @@ class InterHandDataset(torch.utils.data.Dataset):
         if visible is None:
             visible = self._computed_visibility(i, image_hw, cam, jc, valid)
         visible = visible * (valid > 0)
+        if not np.all(np.abs(ji[valid > 0]) < 1e9):  # also false for NaN
+            raise HandflowError(f"{self.camera_path}: capture {it['capture']} camera {it['camera']}: the joints of "
+                                f"frame {it['frame']} project to non-finite or absurd pixels (check the camera)")
         box = crop_box(ji, valid, image_hw)
+        if box.side > 8 * max(image_hw):  # would allocate a huge crop; the joints are nowhere near the image
+            raise HandflowError(f"{self.camera_path}: capture {it['capture']} camera {it['camera']}: the joints of "
+                                f"frame {it['frame']} span {box.side} px, far beyond the {image_hw[1]}x{image_hw[0]} "
+                                "image (check the camera and joint_3d.json)")
         A = crop_affine(box, self.crop_px)
         pose, shape, trans, mvalid = self._mano_params(it["capture"], it["frame"])
         return dict(
@@ -486,9 +527,38 @@ class InterHandDataset(torch.utils.data.Dataset):
             used.append(fr)
         self.skipped.extend(skipped)
         if not samples:
-            raise HandflowError(f"no readable image for Capture{capture}/{seq} cam{cam_id}")
+            raise NoReadableImage(f"no readable image for Capture{capture}/{seq} cam{cam_id}: {skipped[0] if skipped else 'no frames'}")
         out = {k: torch.stack([s[k] for s in samples]) for k, v in samples[0].items() if isinstance(v, torch.Tensor)}
         out.update(capture=capture, seq=seq, camera=cam_id, frame=used, skipped=skipped)
+        return out
+
+    def annotations(self, i: int) -> dict | None:
+        """MultiHands annotations of item ``i`` (written by ``viewselect annotate``), ground truth first:
+        ``pose (K,2,48)`` rad, ``shape (K,2,10)``, ``trans (K,2,3)`` m (world frame, NeuralAnnot semantics) and
+        ``joints_world_mm (K,42,3)``; None when the sequence has no MultiHands file or lacks the image."""
+        from handflow.multihands.store import read_sequence, sequence_path
+
+        it = self.items[i]
+        cache = self.__dict__.setdefault("_multihands", {})
+        key = (it["capture"], it["seq"])
+        if key not in cache:
+            path = sequence_path(self.root, self.split, *key)
+            if path.is_file():
+                arrays, _ = read_sequence(path)
+                rows = {(str(c), int(f)): r for r, (c, f) in enumerate(zip(arrays["camera"], arrays["frame"]))}
+                cache[key] = (arrays, rows)
+            else:
+                cache[key] = None
+        if cache[key] is None:
+            return None
+        arrays, rows = cache[key]
+        r = rows.get((it["camera"], it["frame"]))
+        if r is None:
+            return None
+        n = int(arrays["count"][r])
+        out = {k: torch.from_numpy(arrays[k][r, :n].copy()) for k in ("pose", "shape", "trans")}
+        with torch.no_grad():
+            out["joints_world_mm"] = self._get_hand_model().keypoints_from_mano(out["pose"], out["shape"], out["trans"]).float()
         return out
 
 

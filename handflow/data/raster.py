@@ -252,21 +252,107 @@ def visibility(
     B, H, W = frags.depth.shape
     joints_cam = torch.as_tensor(joints_cam, dtype=frags.depth.dtype)
     K = _as_K(K, B, joints_cam.dtype, joints_cam.device)
+    px, py, inside = joint_pixels(joints_cam, K, (H, W), near_mm)
+    b = torch.arange(B, device=joints_cam.device)[:, None].expand_as(px)
+    return visibility_rule(joints_cam[..., 2], frags.depth[b, py, px], frags.label[b, py, px], inside,
+                           joint_label, tol_mm)
+
+
+def joint_pixels(joints_cam: torch.Tensor, K: torch.Tensor, image_hw: tuple[int, int], near_mm: float = NEAR_MM):
+    """Pixel ``(px, py)`` (B,J) long (clamped into the image) holding each joint, and ``inside (B,J)``."""
+    H, W = image_hw
     zj = joints_cam[..., 2]
     uv = project_points(torch.cat([joints_cam[..., :2], zj.clamp(min=near_mm)[..., None]], -1), K)
     px = torch.round(uv[..., 0])
     py = torch.round(uv[..., 1])
     inside = (zj > near_mm) & (px >= 0) & (px <= W - 1) & (py >= 0) & (py <= H - 1)
-    pxl = px.clamp(0, W - 1).long()
-    pyl = py.clamp(0, H - 1).long()
-    b = torch.arange(B, device=joints_cam.device)[:, None].expand_as(pxl)
-    d = frags.depth[b, pyl, pxl]
-    lab = frags.label[b, pyl, pxl]
-    jl = torch.as_tensor(joint_label, dtype=torch.long, device=joints_cam.device)[None].expand_as(lab)
-    empty = lab < 0
-    same = (lab == jl) & (zj - d <= tol_mm)
-    other = (lab != jl) & (d >= zj)
+    return px.clamp(0, W - 1).long(), py.clamp(0, H - 1).long(), inside
+
+
+def visibility_rule(zj, depth, label, inside, joint_label, tol_mm: float = VISIBILITY_TOL_MM) -> torch.Tensor:
+    """The visibility rule on the nearest surface at each joint's pixel: ``zj``, ``depth`` (B,J) mm,
+    ``label`` (B,J) long (-1 = empty), ``inside (B,J)``, ``joint_label (J,)`` -> (B,J) bool."""
+    jl = torch.as_tensor(joint_label, dtype=torch.long, device=label.device)[None].expand_as(label)
+    empty = label < 0
+    same = (label == jl) & (zj - depth <= tol_mm)
+    other = (label != jl) & (depth >= zj)
     return inside & (empty | same | other)
+
+
+def depth_at_pixels(
+    verts_cam: torch.Tensor,
+    faces: torch.Tensor,
+    K,
+    image_hw: tuple[int, int],
+    px: torch.Tensor,
+    py: torch.Tensor,
+    face_label: torch.Tensor | None = None,
+    near_mm: float = NEAR_MM,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What :func:`rasterize` would store at a few pixels, without the whole image.
+
+    ``px, py (B,J)`` long pixel coordinates; returns ``depth (B,J)`` (inf where empty) and ``label (B,J)``
+    (-1 where empty). Same face tests, bounding boxes and tie rule (largest face id) as :func:`rasterize`,
+    so a depth test at a handful of joint pixels costs ``B*J*F`` edge tests instead of a z-buffer.
+    """
+    verts_cam = torch.as_tensor(verts_cam)
+    dtype, device = verts_cam.dtype, verts_cam.device
+    B = verts_cam.shape[0]
+    H, W = int(image_hw[0]), int(image_hw[1])
+    faces = torch.as_tensor(faces, dtype=torch.long, device=device)
+    nF = faces.shape[0]
+    K = _as_K(K, B, dtype, device)
+    if face_label is None:
+        face_label = torch.zeros(nF, dtype=torch.long, device=device)
+    face_label = torch.as_tensor(face_label, dtype=torch.long, device=device)
+    z = verts_cam[..., 2]
+    uv = project_points(torch.cat([verts_cam[..., :2], z.clamp(min=near_mm)[..., None]], -1), K)
+    tri_uv = uv[:, faces]  # (B,F,3,2)
+    tri_z = z[:, faces]
+    ok = (tri_z > near_mm).all(-1)
+    lo = tri_uv.amin(2)
+    hi = tri_uv.amax(2)
+    x0 = torch.ceil(lo[..., 0]).clamp(0, W - 1)
+    x1 = torch.floor(hi[..., 0]).clamp(-1, W - 1)
+    y0 = torch.ceil(lo[..., 1]).clamp(0, H - 1)
+    y1 = torch.floor(hi[..., 1]).clamp(-1, H - 1)
+    ok &= (hi[..., 0] >= 0) & (lo[..., 0] <= W - 1) & (hi[..., 1] >= 0) & (lo[..., 1] <= H - 1)
+    ax, ay = tri_uv[..., 0, 0], tri_uv[..., 0, 1]
+    bx, by = tri_uv[..., 1, 0], tri_uv[..., 1, 1]
+    cx, cy = tri_uv[..., 2, 0], tri_uv[..., 2, 1]
+    area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+    ok &= area.abs() > 1e-9
+    inv_area = 1.0 / torch.where(ok, area, torch.ones_like(area))
+    iz = 1.0 / tri_z.clamp(min=near_mm)
+    A0, B0, C0 = (by - cy) * inv_area, (cx - bx) * inv_area, (bx * cy - by * cx) * inv_area
+    A1, B1, C1 = (cy - ay) * inv_area, (ax - cx) * inv_area, (cx * ay - cy * ax) * inv_area
+    d0, d1, z2 = iz[..., 0] - iz[..., 2], iz[..., 1] - iz[..., 2], iz[..., 2]
+    # Bounding-box candidates first (cheap comparisons), edge tests only on those few (pixel, face) pairs.
+    pxf, pyf = px.to(dtype), py.to(dtype)
+    e = lambda t: t[:, None, :]  # noqa: E731  (B,F) against pixels (B,J,1)
+    cand = (e(ok) & (pxf[..., None] >= e(x0)) & (pxf[..., None] <= e(x1))
+            & (pyf[..., None] >= e(y0)) & (pyf[..., None] <= e(y1)))
+    bi, ji, fi = torch.nonzero(cand, as_tuple=True)
+    coef = torch.stack([A0, B0, C0, A1, B1, C1, A0 * d0 + A1 * d1, B0 * d0 + B1 * d1, C0 * d0 + C1 * d1 + z2], -1)
+    c = coef[bi, fi]  # (M,9)
+    x, y = pxf[bi, ji], pyf[bi, ji]
+    w0 = c[:, 0] * x + c[:, 1] * y + c[:, 2]
+    w1 = c[:, 3] * x + c[:, 4] * y + c[:, 5]
+    inv_z = c[:, 6] * x + c[:, 7] * y + c[:, 8]
+    eps = -1e-6
+    hit = (w0 >= eps) & (w1 >= eps) & (w0 + w1 <= 1.0 - eps) & (inv_z > 0)
+    J = px.shape[1]
+    slot = (bi * J + ji)[hit]
+    zz = 1.0 / inv_z[hit]
+    fh = fi[hit]
+    depth = torch.full((B * J,), float("inf"), dtype=dtype, device=device)
+    depth.scatter_reduce_(0, slot, zz, reduce="amin", include_self=True)
+    win = torch.full((B * J,), -1, dtype=torch.long, device=device)
+    top = zz == depth[slot]
+    win.scatter_reduce_(0, slot[top], fh[top], reduce="amax", include_self=True)
+    depth, win = depth.view(B, J), win.view(B, J)
+    label = torch.where(win >= 0, face_label[win.clamp(min=0)], torch.full_like(win, -1))
+    return depth, label
 
 
 # ----------------------------------------------------------------------------------------------

@@ -59,11 +59,10 @@ def select_sequences(spec: str, available: dict[int, list[str]]) -> list[tuple[i
     chosen = set()
     for term in terms:
         hit = False
-        for cap in range(term.first_capture, term.last_capture + 1):
-            if cap not in available:
-                if term.first_capture == term.last_capture:
-                    raise HandflowError(f"unknown capture Capture{cap} (available: {_fmt(available)})")
-                continue
+        if term.first_capture == term.last_capture and term.first_capture not in available:
+            raise HandflowError(f"unknown capture Capture{term.first_capture} (available: {_fmt(available)})")
+        # iterate over what exists, not over the range: Capture0-999999999 must not loop for ever
+        for cap in sorted(c for c in available if term.first_capture <= c <= term.last_capture):
             for seq in available[cap]:
                 if term.matches(cap, seq):
                     chosen.add((cap, seq))

@@ -149,6 +149,8 @@ def load_mano_file(path: str | os.PathLike) -> dict[str, Any]:
     where = str(path)
     if not path.is_file():
         raise HandflowError(f"missing MANO file: {path}")
+    if path.suffix == ".npz":
+        return _validate(_read_npz(path), where)
     try:
         with open(path, "rb") as fh:
             obj = _RestrictedUnpickler(fh, where).load()
@@ -158,6 +160,23 @@ def load_mano_file(path: str | os.PathLike) -> dict[str, Any]:
         raise HandflowError(f"MANO file {where}: not a readable pickle ({type(err).__name__}: {err})") from err
     if not isinstance(obj, dict):
         raise HandflowError(f"MANO file {where}: not a MANO pickle (top level is {type(obj).__name__}, expected a dict)")
+    return _validate(obj, where)
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a ``.npz`` written by :func:`convert_mano_dir`, read with ``allow_pickle=False``."""
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        # ValueError: an object array (would need unpickling) or a damaged member
+        raise HandflowError(f"MANO file {path}: not a readable plain-array .npz ({type(err).__name__}: "
+                            f"{str(err).splitlines()[0][:120] if str(err) else ''})") from err
+
+
+def _validate(obj: dict, where: str) -> dict[str, Any]:
     data = {}
     needed = set(_FLOAT_KEYS) | set(_OPTIONAL_FLOAT_KEYS) | set(_INT_KEYS)
     for k, v in obj.items():
@@ -232,24 +251,69 @@ def fix_left_shapedirs(left: dict, right: dict) -> dict:
 
 
 def load_mano_dir(folder: str | os.PathLike) -> tuple[dict, dict]:
-    """``(right, left)`` validated dicts from ``folder/MANO_RIGHT.pkl`` and ``folder/MANO_LEFT.pkl``.
+    """``(right, left)`` validated dicts from ``folder/MANO_{RIGHT,LEFT}.npz`` or ``.pkl`` (see :func:`mano_file`).
 
     The left hand's shapedirs sign bug is fixed here; both hands must share vertex and face counts.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise HandflowError(f"MANO folder not found: {folder}")
-    for name in HAND_FILES.values():
-        if not (folder / name).is_file():
-            raise HandflowError(f"MANO folder {folder} has no {name} (expected MANO_RIGHT.pkl and MANO_LEFT.pkl)")
-    right = load_mano_file(folder / HAND_FILES["right"])
-    left = load_mano_file(folder / HAND_FILES["left"])
+    paths = [mano_file(folder, hand) for hand in ("right", "left")]  # both present before reading either
+    right, left = (load_mano_file(p) for p in paths)
     if left["v_template"].shape != right["v_template"].shape or left["f"].shape != right["f"].shape:
         raise HandflowError(
             f"MANO folder {folder}: MANO_LEFT.pkl has {len(left['v_template'])} vertices / {len(left['f'])} faces, "
             f"MANO_RIGHT.pkl {len(right['v_template'])} / {len(right['f'])}; they must match"
         )
     return right, fix_left_shapedirs(left, right)
+
+
+def mano_file(folder: str | os.PathLike, hand: str) -> Path:
+    """The file to read for ``hand`` in ``folder``: ``MANO_<HAND>.npz`` (plain arrays, loads without
+    unpickling) when present, else ``MANO_<HAND>.pkl``."""
+    folder = Path(folder)
+    pkl = folder / HAND_FILES[hand]
+    npz = pkl.with_suffix(".npz")
+    if npz.is_file():
+        return npz
+    if pkl.is_file():
+        return pkl
+    raise HandflowError(
+        f"MANO folder {folder} has no {pkl.name} (expected MANO_RIGHT.pkl and MANO_LEFT.pkl, or their .npz from "
+        "`viewselect hand convert`)"
+    )
+
+
+def convert_mano_dir(folder: str | os.PathLike, out: str | os.PathLike) -> list[Path]:
+    """Write ``out/MANO_RIGHT.npz`` and ``out/MANO_LEFT.npz``: the validated numeric arrays of a MANO folder.
+
+    The pickles are read once, through the restricted unpickler, and every key and shape is checked;
+    the ``.npz`` files then load with ``np.load(allow_pickle=False)`` (no code runs) and
+    ``--mano-dir OUT`` uses them. Non-numeric extras (strings, object arrays) are dropped. Each file is
+    written atomically. The left hand is stored as read (the shapedirs sign fix is applied at load).
+    """
+    from handflow.io import atomic_path
+
+    folder, out = Path(folder), Path(out)
+    if not folder.is_dir():
+        raise HandflowError(f"MANO folder not found: {folder}")
+    if out.exists() and not out.is_dir():
+        raise HandflowError(f"--out {out} is a file; expected a folder")
+    paths = {hand: mano_file(folder, hand) for hand in ("right", "left")}
+    hands = {hand: load_mano_file(p) for hand, p in paths.items()}
+    right, left = hands["right"], hands["left"]
+    if left["v_template"].shape != right["v_template"].shape or left["f"].shape != right["f"].shape:
+        raise HandflowError(f"MANO folder {folder}: MANO_LEFT and MANO_RIGHT have different vertex or face counts")
+    written = []
+    for hand, data in hands.items():
+        arrays = {k: np.asarray(v) for k, v in data.items()
+                  if isinstance(v, (np.ndarray, np.generic, int, float)) and np.asarray(v).dtype.kind in "biuf"}
+        target = out / Path(HAND_FILES[hand]).with_suffix(".npz")
+        with atomic_path(target) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+        written.append(target)
+    return written
 
 
 def build_smplx_mano(data: dict, is_rhand: bool, dtype=None):

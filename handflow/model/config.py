@@ -17,6 +17,18 @@ field                  default     paper / ProHMR value
 =====================  ==========  =============================================================
 
 ``feature_dim`` is derived from the depth (512 for ResNet-18/34, 2048 for ResNet-50).
+
+``kind`` picks the model (``handflow.model.registry.build_model``): ``"handflow"`` (HandFlowNet) or one of
+the baselines of ``handflow.model.baselines``, which share the encoder fields above and ignore the
+``flow_*`` / ``context_dim`` ones; their heads use:
+
+=====================  ==========  =============================================================
+``head_hidden``        256         width of the baselines' MLP heads (HandFlowNet's coupling nets
+                                   are ``flow_hidden`` wide)
+``head_layers``        2           hidden layers of those heads
+``dropout_p``          0.1         ``mc_dropout``: probability of dropping a hidden unit
+``latent_dim``         16          ``cvae``: size of the latent (the first entries of the noise ``z``)
+=====================  ==========  =============================================================
 """
 
 from __future__ import annotations
@@ -24,9 +36,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handflow.errors import HandflowError
+from handflow.model.pose_params import Y_DIM
 
-# Model kinds this package builds; baselines (regressor, MC-dropout, Gaussian, cVAE) extend this tuple.
-MODEL_KINDS: tuple[str, ...] = ("handflow",)
+# Model kinds this package builds: HandFlowNet and the baselines of DESIGN §4 (handflow.model.baselines).
+MODEL_KINDS: tuple[str, ...] = ("handflow", "regressor", "mc_dropout", "gaussian", "cvae")
 
 
 @dataclass
@@ -41,6 +54,10 @@ class ModelConfig:
     flow_blocks: int = 2
     max_log_scale: float = 3.0
     backbone_weights: str | None = None  # local torchvision ImageNet state dict (.pth), optional
+    head_hidden: int = 256
+    head_layers: int = 2
+    dropout_p: float = 0.1
+    latent_dim: int = 16
 
     def __post_init__(self):
         if self.kind not in MODEL_KINDS:
@@ -60,6 +77,13 @@ class ModelConfig:
             raise HandflowError(f"model.context_dim must be >= 0 (0 = raw feature), found {self.context_dim}")
         if not self.max_log_scale > 0:
             raise HandflowError(f"model.max_log_scale must be positive, found {self.max_log_scale}")
+        for name in ("head_hidden", "head_layers"):
+            if getattr(self, name) < 1:
+                raise HandflowError(f"model.{name} must be at least 1, found {getattr(self, name)}")
+        if not 0 < self.dropout_p < 1:
+            raise HandflowError(f"model.dropout_p must lie strictly between 0 and 1, found {self.dropout_p}")
+        if not 1 <= self.latent_dim <= Y_DIM:  # the latent is a prefix of the noise z (B,n,218)
+            raise HandflowError(f"model.latent_dim must be between 1 and {Y_DIM}, found {self.latent_dim}")
 
     @property
     def feature_dim(self) -> int:

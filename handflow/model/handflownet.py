@@ -21,6 +21,16 @@ the flow (its context embedding included).
 The hand model (``handflow.hand.model.HandModel``) is used for lifting only. It is *not* a submodule:
 its buffers stay out of checkpoints (the MANO files are the user's, see DESIGN §2), but ``.to()`` /
 ``.double()`` on the network also move it.
+
+Inference path: in eval mode with gradients off (``torch.no_grad`` / ``torch.inference_mode``),
+``encode``, ``inverse``, ``sample``, ``mode``, ``predict`` and ``predict_joints`` run an
+:class:`InferencePlan` built from the current weights: the encoder with BatchNorm folded into its
+convolutions in channels-last layout (``resnet.fold_batchnorm``) and a ``flow.GlowSampler`` (LU and
+ActNorm inverses precomputed, ``y`` de-normalisation folded in). Results equal the plain path within
+float rounding. The plan lives outside the module's state (never in ``state_dict``, so checkpoints
+and weight digests are unchanged) and is rebuilt whenever a parameter or buffer changes (keyed on
+their storage and version counters). Training mode or autograd always takes the plain path;
+``net.fast_inference = False`` forces it too.
 """
 
 from __future__ import annotations
@@ -30,15 +40,30 @@ from torch import nn
 
 from handflow.errors import HandflowError
 from handflow.model.config import ModelConfig
-from handflow.model.flow import ConditionalGlow
+from handflow.model.flow import ConditionalGlow, GlowSampler
 from handflow.model.pose_params import Y_DIM, lift_y
-from handflow.model.resnet import ResNet, load_backbone_weights
+from handflow.model.resnet import ResNet, fold_batchnorm, load_backbone_weights
 
-__all__ = ["HandFlowNet", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = ["HandFlowNet", "InferencePlan", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 Y_STD_FLOOR = 1e-3
+
+
+class InferencePlan:
+    """Inference-time constants of one :class:`HandFlowNet` state: folded encoder and flow sampler."""
+
+    def __init__(self, net: "HandFlowNet", key: tuple):
+        self.key = key
+        self.encoder = fold_batchnorm(net.encoder, channels_last=True)
+        self.sampler: GlowSampler | None = net.flow.sampler(net.y_std, net.y_mean)
+        self.log_std = torch.log(net.y_std).sum()
+
+
+def _state_key(module: nn.Module) -> tuple:
+    """Changes whenever a parameter or buffer is replaced or modified in place (storage, version, dtype)."""
+    return tuple((t.data_ptr(), t._version, t.dtype) for t in (*module.parameters(), *module.buffers()))
 
 
 class HandFlowNet(nn.Module):
@@ -63,6 +88,8 @@ class HandFlowNet(nn.Module):
         self.register_buffer("y_mean", torch.zeros(Y_DIM))
         self.register_buffer("y_std", torch.ones(Y_DIM))
         self.__dict__["hand_model"] = hand_model  # deliberately not a submodule (see module doc)
+        self.__dict__["fast_inference"] = True
+        self.__dict__["_plan"] = None  # InferencePlan; outside the module state on purpose
         if cfg.backbone_weights:
             load_backbone_weights(self.encoder, cfg.backbone_weights)
 
@@ -102,10 +129,26 @@ class HandFlowNet(nn.Module):
     def _ctx(ctx: torch.Tensor, detach_context: bool) -> torch.Tensor:
         return ctx.detach() if detach_context else ctx
 
+    def inference_plan(self) -> InferencePlan | None:
+        """The plan for the current weights when on the inference path (eval, no autograd), else ``None``."""
+        if self.training or torch.is_grad_enabled() or not self.__dict__.get("fast_inference", True):
+            return None
+        key = _state_key(self)
+        plan = self.__dict__.get("_plan")
+        if plan is None or plan.key != key:
+            with torch.no_grad():
+                plan = InferencePlan(self, key)
+            self.__dict__["_plan"] = plan
+        return plan
+
     # ------------------------------------------------------------ encoder
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """``images (B,3,S,S)`` in [0,1] -> ``ctx = v (B, feature_dim)``."""
-        return self.encoder((images - self.img_mean) / self.img_std)
+        x = (images - self.img_mean) / self.img_std
+        plan = self.inference_plan()
+        if plan is not None:
+            return plan.encoder(x.contiguous(memory_format=torch.channels_last))
+        return self.encoder(x)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.encode(images)
@@ -133,18 +176,47 @@ class HandFlowNet(nn.Module):
         """``y (B,K,218)`` -> ``(B,K)``; masked entries 0."""
         return self.latents(y, ctx, mask, detach_context)[2]
 
+    def _fast_inverse(self, z: torch.Tensor, ctx: torch.Tensor, with_logdet: bool = True):
+        """The plan's ``f_v`` in y units, or ``None`` off the inference path. ``z (B,218)|(B,n,218)``."""
+        plan = self.inference_plan()
+        if plan is None or plan.sampler is None:
+            return None
+        self.flow._rows(z, ctx.shape[0])  # same shape checks as the plain path
+        if ctx.dim() != 2 or ctx.shape[1] != self.flow.context_features:
+            raise HandflowError(f"flow context must be (B, {self.flow.context_features}), found {tuple(ctx.shape)}")
+        zz = z if z.dim() == 3 else z[:, None]
+        y, logdet = plan.sampler(zz, plan.sampler.condition(ctx), with_logdet=with_logdet)
+        if logdet is not None:
+            logdet = logdet + plan.log_std
+        if z.dim() == 2:
+            y, logdet = y[:, 0], (logdet[:, 0] if logdet is not None else None)
+        return y, logdet
+
     def inverse(self, z: torch.Tensor, ctx: torch.Tensor, detach_context: bool = False):
         """``f_v``: ``z (B,218)|(B,n,218)`` -> ``(y, log|det ∂f_v(z)/∂z|)`` in y units."""
+        fast = self._fast_inverse(z, ctx)
+        if fast is not None:
+            return fast
         y_hat, logdet = self.flow.inverse(z, self._ctx(ctx, detach_context))
         return self.denormalize_y(y_hat), logdet + self._log_std()
 
     def sample(self, ctx: torch.Tensor, n: int, z: torch.Tensor | None = None, detach_context: bool = False):
         """``n`` poses per image: ``(y (B,n,218), log p(y|v) (B,n))``; ``z (B,n,218)`` optional noise."""
+        if z is None:
+            z = torch.randn(ctx.shape[0], n, Y_DIM, dtype=ctx.dtype, device=ctx.device)
+        elif z.shape != (ctx.shape[0], n, Y_DIM):
+            raise HandflowError(f"sample noise must be ({ctx.shape[0]}, {n}, {Y_DIM}), found {tuple(z.shape)}")
+        fast = self._fast_inverse(z, ctx)
+        if fast is not None:
+            return fast[0], self.flow.log_normal(z) - fast[1]
         y_hat, logp = self.flow.sample(self._ctx(ctx, detach_context), n, z)
         return self.denormalize_y(y_hat), logp - self._log_std()
 
     def mode(self, ctx: torch.Tensor) -> torch.Tensor:
         """``f_v(0)``: ``(B, 218)``."""
+        fast = self._fast_inverse(ctx.new_zeros(ctx.shape[0], Y_DIM), ctx, with_logdet=False)
+        if fast is not None:
+            return fast[0]
         return self.denormalize_y(self.flow.mode(ctx))
 
     @torch.no_grad()
@@ -159,6 +231,16 @@ class HandFlowNet(nn.Module):
         if hm is None:
             raise HandflowError("HandFlowNet has no hand model: pass one to lift poses to 3D")
         return lift_y(y, K_crop, crop_px or self.cfg.crop_px, hm, return_parts=return_parts)
+
+    @torch.no_grad()
+    def predict_joints(self, ctx: torch.Tensor, K_crop: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Camera-frame keypoints of ``f_v(z)``: ``ctx (B,C)``, ``K_crop (B,3,3)``, ``z (B,n,218)`` -> ``(B,n,42,3)`` mm.
+
+        No densities: what ``rank`` needs per chunk of samples (``z = 0`` gives the mode).
+        """
+        fast = self._fast_inverse(z, ctx, with_logdet=False)
+        y = fast[0] if fast is not None else self.inverse(z, ctx)[0]
+        return self.lift(y, K_crop)
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor, K_crop: torch.Tensor, n_samples: int = 100, z: torch.Tensor | None = None):

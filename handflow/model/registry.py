@@ -9,13 +9,17 @@ import torch
 from handflow.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
 from handflow.config import from_dict, to_dict
 from handflow.errors import HandflowError
+from handflow.model.baselines import BASELINES
 from handflow.model.config import MODEL_KINDS, ModelConfig
 from handflow.model.handflownet import HandFlowNet
 
 
 def build_model(cfg: ModelConfig, hand_model) -> torch.nn.Module:
+    """The model ``cfg.kind`` names: HandFlowNet or a baseline (``handflow.model.baselines``)."""
     if cfg.kind == "handflow":
         return HandFlowNet(cfg, hand_model)
+    if cfg.kind in BASELINES:
+        return BASELINES[cfg.kind](cfg, hand_model)
     raise HandflowError(f"model.kind: {cfg.kind!r} is not one of {MODEL_KINDS}")
 
 
@@ -31,7 +35,10 @@ def model_config_of(payload: dict, path: str | Path) -> ModelConfig:
 def load_model(path: str | Path, hand_model, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
     """A model ready for inference (eval mode, float32) and its checkpoint payload (minus weights)."""
     payload = load_checkpoint(path, kinds=MODEL_KINDS)
-    model = build_model(model_config_of(payload, path), hand_model)
+    cfg = model_config_of(payload, path)
+    if cfg.kind != payload["kind"]:
+        raise HandflowError(f"checkpoint {path} is marked {payload['kind']!r} but its config builds {cfg.kind!r}")
+    model = build_model(cfg, hand_model)
     load_state_strict(model, payload["state_dict"], path)
     model.to(device).float().eval()
     meta = {k: v for k, v in payload.items() if k not in ("state_dict", "optimizer", "rng")}

@@ -1,0 +1,484 @@
+"""The bad-input catalogue (issue 9): every case runs the real ``viewselect`` entry point in-process
+(``viewselect.cli.main``, the console script's function) on a fresh copy of the tiny capture.
+
+Each case states what it breaks, the command, the expected exit code and a text the one output line
+must contain (the file and/or field at fault). For every case:
+
+* the exit code is the documented one: 2 (``error: ...``) for bad input, 3 for a run that completed
+  but skipped unreadable images (``warning: ...``);
+* stderr is exactly one line, starting ``error:`` / ``warning:``, containing the expected text;
+* with exit 2 the output path does not exist afterwards (or, where it existed before, is byte for
+  byte unchanged), and no temporary file (``.NAME.*.tmp``) is left anywhere in the case's folder; with exit 3 the outputs are complete and count the skips.
+
+``python -m tests.catalogue_report`` runs this module and writes ``reports/reliability.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import torch
+
+SEQ = "Capture0/0001_touch_fingertips"
+ANN = Path("annotations") / "test"
+
+
+def _ann(root: Path, kind: str) -> Path:
+    return root / ANN / f"InterHand2.6M_test_{kind}.json"
+
+
+def _edit(path: Path, fn) -> None:
+    obj = json.loads(path.read_text())
+    fn(obj)
+    path.write_text(json.dumps(obj))
+
+
+def _first_cam(root: Path) -> str:
+    return sorted(json.loads(_ann(root, "camera").read_text())["0"]["campos"])[0]
+
+
+def _images(root: Path, cam: str) -> list[Path]:
+    return sorted((root / "images" / "test" / SEQ / f"cam{cam}").glob("*.jpg"))
+
+
+class Env:
+    """What a case gets: a scratch folder, a fresh data copy on demand, the shared model/config/MANO."""
+
+    def __init__(self, tmp: Path, data: Path, model: Path, config: Path, mano: Path):
+        self.tmp, self._data, self.model, self.config, self.mano = tmp, data, model, config, mano
+        self.out = tmp / "out"
+
+    def root(self) -> Path:
+        root = self.tmp / "data"
+        if not root.exists():
+            for sub in ("annotations/test", "images/test"):
+                shutil.copytree(self._data / sub, root / sub)
+        return root
+
+    def mano_copy(self) -> Path:
+        d = self.tmp / "mano"
+        if not d.exists():
+            shutil.copytree(self.mano, d)
+        return d
+
+    def rank(self, *extra, root: Path | None = None, model: Path | None = None, mano: Path | None = None,
+             sequence: str = SEQ) -> list:
+        return ["rank", "--data-root", root or self.root(), "--model", model or self.model,
+                "--mano-dir", mano or self.mano, "--sequence", sequence, "--samples", "4", "--out", self.out,
+                *extra]
+
+    def train(self, config_text: str | None = None, *extra) -> list:
+        cfg = self.config
+        if config_text is not None:
+            cfg = self.tmp / "config.toml"
+            cfg.write_text(config_text)
+        return ["train-model", "--config", cfg, "--out", self.out, "--mano-dir", self.mano, *extra]
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    area: str
+    what: str  # the bad input, in words (goes into reports/reliability.md)
+    setup: Callable[[Env], list]  # breaks something, returns the command line
+    expect: str  # text the one stderr line must contain
+    code: int = 2
+    check: Callable[[Env], None] | None = None  # extra checks of the outputs (exit 3 cases)
+
+
+# ------------------------------------------------------------------------------------------ setups
+def _rm_images_folder(env):
+    shutil.rmtree(env.root() / "images" / "test")
+    return env.rank()
+
+
+def _rm_one_image(env):
+    root = env.root()
+    _images(root, _first_cam(root))[0].unlink()
+    return env.rank()
+
+
+def _rm_one_image_keep(env):
+    return _rm_one_image(env) + ["--keep", "3"]
+
+
+def _truncate_one_image(env):
+    root = env.root()
+    p = _images(root, _first_cam(root))[0]
+    p.write_bytes(p.read_bytes()[:300])
+    return env.rank()
+
+
+def _rm_one_view(env):
+    root = env.root()
+    for p in _images(root, _first_cam(root)):
+        p.unlink()
+    return env.rank("--keep", "3")
+
+
+def _rm_sequence_images(env):
+    shutil.rmtree(env.root() / "images" / "test" / SEQ)
+    return env.rank()
+
+
+def _json(kind: str, text: str):
+    def setup(env):
+        _ann(env.root(), kind).write_text(text)
+        return env.rank()
+    return setup
+
+
+def _truncated(kind: str):
+    def setup(env):
+        p = _ann(env.root(), kind)
+        p.write_text(p.read_text()[: len(p.read_text()) // 2])
+        return env.rank()
+    return setup
+
+
+def _missing(kind: str):
+    def setup(env):
+        _ann(env.root(), kind).unlink()
+        return env.rank()
+    return setup
+
+
+def _edit_case(kind: str, fn):
+    def setup(env):
+        _edit(_ann(env.root(), kind), fn)
+        return env.rank()
+    return setup
+
+
+def _first_frame(obj: dict) -> dict:
+    return obj["0"][sorted(obj["0"])[0]]
+
+
+def _joint3d_text(replace_from: str, replace_to: str):
+    """Edit joint_3d.json as text (JSON has no NaN/Infinity literals; Python's json writes them)."""
+    def setup(env):
+        p = _ann(env.root(), "joint_3d")
+        obj = json.loads(p.read_text())
+        _first_frame(obj)["world_coord"][0][0] = float(replace_from)
+        p.write_text(json.dumps(obj))
+        assert replace_to in p.read_text()
+        return env.rank()
+    return setup
+
+
+def _camera(field: str, value):
+    def setup(env):
+        root = env.root()
+        cam = _first_cam(root)
+        _edit(_ann(root, "camera"), lambda o: o["0"][field].__setitem__(cam, value))
+        return env.rank()
+    return setup
+
+
+def _mano_missing_left(env):
+    d = env.mano_copy()
+    (d / "MANO_LEFT.pkl").unlink()
+    return env.rank(mano=d)
+
+
+def _mano_wrong_shape(env):
+    from handflow.hand.mano import load_mano_file
+
+    d = env.mano_copy()
+    data = load_mano_file(d / "MANO_RIGHT.pkl")
+    data["shapedirs"] = data["shapedirs"][:, :2]
+    (d / "MANO_RIGHT.pkl").write_bytes(pickle.dumps(data))
+    return env.rank(mano=d)
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo pwned",))
+
+
+def _mano_code(env):
+    d = env.mano_copy()
+    (d / "MANO_RIGHT.pkl").write_bytes(pickle.dumps({"v_template": _Evil()}))
+    return env.rank(mano=d)
+
+
+def _mano_npz_objects(env):
+    d = env.mano_copy()
+    np.savez(d / "MANO_RIGHT.npz", v_template=np.array([{"a": 1}], dtype=object))
+    return env.rank(mano=d)
+
+
+def _convert_missing_hand(env):
+    d = env.mano_copy()
+    (d / "MANO_RIGHT.pkl").unlink()
+    return ["hand", "convert", "--mano-dir", d, "--out", env.out]
+
+
+def _checkpoint(payload_fn):
+    def setup(env):
+        path = env.tmp / "model.pt"
+        payload_fn(env, path)
+        return env.rank(model=path)
+    return setup
+
+
+def _foreign_ckpt(env, path):
+    torch.save({"weights": torch.zeros(3)}, path)
+
+
+class _Obj:
+    pass
+
+
+def _code_ckpt(env, path):
+    torch.save({"format": "handflow-checkpoint/1", "obj": _Obj()}, path)
+
+
+def _other_arch_ckpt(env, path):
+    from handflow.checkpoint import load_checkpoint, save_checkpoint
+
+    payload = load_checkpoint(env.model)
+    key = next(k for k, v in payload["state_dict"].items() if v.ndim == 2)
+    payload["state_dict"][key] = torch.zeros(3, 3)
+    save_checkpoint(path, payload)
+
+
+def _truncated_ckpt(env, path):
+    path.write_bytes(env.model.read_bytes()[:5000])
+
+
+def _bitflip_ckpt(env, path):
+    from handflow.checkpoint import load_checkpoint
+
+    payload = load_checkpoint(env.model)  # has its checksum
+    key = next(k for k, v in payload["state_dict"].items() if v.is_floating_point() and v.numel() > 10)
+    payload["state_dict"][key].view(-1)[3] += 1  # one weight changed behind the checksum's back
+    torch.save(payload, path)
+
+
+def _resume_other_config(env):
+    from handflow.checkpoint import load_checkpoint, save_checkpoint
+
+    env.out.mkdir()
+    payload = load_checkpoint(env.model)  # a compact model of the tiny config
+    payload["config"] = {**payload["config"], "seed": 123}
+    save_checkpoint(env.out / "last.pt", payload)
+    return env.train(None, "--resume")
+
+
+def _out_under_file(env):
+    blocker = env.tmp / "a-file"
+    blocker.write_text("x")
+    env.out = blocker / "results"
+    return env.rank()
+
+
+def _train_out_under_file(env):
+    blocker = env.tmp / "a-file"
+    blocker.write_text("x")
+    env.out = blocker / "run"
+    return env.train()
+
+
+def _train_bad_data_root(env):
+    return env.train(None, "--data-root", env.tmp / "nope")
+
+
+def _config(text):
+    return lambda env: env.train(text)
+
+
+def _rank_args(*args):
+    return lambda env: env.rank(*args)
+
+
+# ------------------------------------------------------------------------------------------ checks
+def _summary(env) -> dict:
+    return json.loads((env.out / "summary.json").read_text())
+
+
+def _one_image_skipped(env):
+    prov = _summary(env)["provenance"]
+    assert prov["skipped_images"] == 1 and prov["skipped_views"] == [] and len(prov["skipped_image_errors"]) == 1
+    assert len(__import__("pandas").read_csv(env.out / "ranking.csv")) == 8
+
+
+def _one_view_skipped(env):
+    prov = _summary(env)["provenance"]
+    assert len(prov["skipped_views"]) == 1 and prov["skipped_views"][0].endswith(f"cam{_first_cam(env.root())}")
+    cams = __import__("pandas").read_csv(env.out / "ranking.csv", dtype={"camera": str})
+    assert len(cams) == 7 and _first_cam(env.root()) not in set(cams["camera"]) and cams["keep"].sum() == 3
+
+
+CASES = [
+    # ---- images
+    Case("images-folder-missing", "images", "`images/test` folder deleted", _rm_images_folder,
+         "missing images folder"),
+    Case("image-missing", "images", "one image referenced by data.json deleted (partial input)", _rm_one_image,
+         "skipped 1 unreadable image(s) and 0 view(s)", code=3, check=_one_image_skipped),
+    Case("image-missing-keep", "images", "one image deleted, `--keep 3` (triangulation over the kept views)",
+         _rm_one_image_keep, "skipped 1 unreadable image(s) and 0 view(s)", code=3, check=_one_image_skipped),
+    Case("image-truncated", "images", "one JPEG truncated to 300 bytes (partial input)", _truncate_one_image,
+         "skipped 1 unreadable image(s) and 0 view(s)", code=3, check=_one_image_skipped),
+    Case("view-unreadable", "images", "every image of one camera deleted (partial input), `--keep 3`",
+         _rm_one_view, "skipped 0 unreadable image(s) and 1 view(s)", code=3, check=_one_view_skipped),
+    Case("sequence-unreadable", "images", "every image of the selected sequence deleted", _rm_sequence_images,
+         "no readable image"),
+    # ---- annotation JSON
+    Case("data-json-empty", "json", "data.json empty", _json("data", ""), "empty JSON file: "),
+    Case("data-json-truncated", "json", "data.json cut in half", _truncated("data"),
+         "corrupt JSON in "),
+    Case("data-json-wrong-type", "json", "data.json holds a list", _json("data", "[1, 2]"),
+         "InterHand2.6M_test_data.json: expected a JSON dict, found list"),
+    Case("data-json-missing", "json", "data.json deleted", _missing("data"),
+         "missing file: "),
+    Case("data-json-missing-key", "json", "data.json without `annotations`",
+         _edit_case("data", lambda o: o.pop("annotations")), "InterHand2.6M_test_data.json: missing or malformed key 'annotations'"),
+    Case("data-json-image-missing-key", "json", "images[0] without `frame_idx`",
+         _edit_case("data", lambda o: o["images"][0].pop("frame_idx")), "images[0]: missing key 'frame_idx'"),
+    Case("data-json-wrong-field-type", "json", "images[0].capture is a list",
+         _edit_case("data", lambda o: o["images"][0].__setitem__("capture", [0])), "images[0].capture: expected an integer"),
+    Case("data-json-joint-valid-41", "json", "annotations[0].joint_valid has 41 entries",
+         _edit_case("data", lambda o: o["annotations"][0].__setitem__("joint_valid", [[1]] * 41)),
+         "annotations[0].joint_valid: has 41 joints, expected 42"),
+    Case("joint3d-nan", "json", "a NaN in joint_3d.json world_coord", _joint3d_text("nan", "NaN"),
+         "InterHand2.6M_test_joint_3d.json: non-finite number"),
+    Case("joint3d-inf", "json", "an Infinity in joint_3d.json world_coord", _joint3d_text("inf", "Infinity"),
+         "InterHand2.6M_test_joint_3d.json: non-finite number"),
+    Case("joint3d-41-joints", "json", "world_coord with 41 joints",
+         _edit_case("joint_3d", lambda o: _first_frame(o).__setitem__("world_coord", _first_frame(o)["world_coord"][:41])),
+         "world_coord: has 41 joints, expected 42"),
+    Case("joint3d-missing-key", "json", "a frame without world_coord",
+         _edit_case("joint_3d", lambda o: _first_frame(o).pop("world_coord")), "missing 'world_coord'"),
+    Case("joint3d-wrong-type", "json", "joint_3d.json holds a string", _json("joint_3d", '"x"'),
+         "InterHand2.6M_test_joint_3d.json: expected a JSON dict, found str"),
+    Case("mano-json-wrong-shape", "json", "MANO_NeuralAnnot.json pose with 47 values",
+         _edit_case("MANO_NeuralAnnot", lambda o: _first_frame(o)["right"].__setitem__("pose", [0.0] * 47)),
+         "MANO_NeuralAnnot.json: capture 0 frame"),
+    # ---- cameras
+    Case("camera-json-missing", "camera", "camera.json deleted", _missing("camera"), "missing file: "),
+    Case("camera-singular-rotation", "camera", "camrot all zeros (singular)", _camera("camrot", [[0, 0, 0]] * 3),
+         "InterHand2.6M_test_camera.json: capture 0 camera"),
+    Case("camera-zero-focal", "camera", "focal = [0, 0]", _camera("focal", [0, 0]), "focal must be positive"),
+    Case("camera-missing-entry", "camera", "a camera without `princpt`",
+         lambda env: (_edit(_ann(env.root(), "camera"), lambda o: o["0"]["princpt"].pop(_first_cam(env.root()))),
+                      env.rank())[1], "has no 'princpt' entry"),
+    Case("capture-not-in-camera-json", "camera", "capture 1 in joint_3d.json but not in camera.json",
+         _edit_case("camera", lambda o: o.pop("1")), "joint_3d.json: capture 1 is not in InterHand2.6M_test_camera.json"),
+    # ---- MANO files
+    Case("mano-folder-missing", "mano", "--mano-dir names no folder",
+         lambda env: env.rank(mano=env.tmp / "nope"), "MANO folder not found"),
+    Case("mano-missing-left", "mano", "MANO folder without MANO_LEFT.pkl", _mano_missing_left, "has no MANO_LEFT.pkl"),
+    Case("mano-wrong-shape", "mano", "MANO_RIGHT.pkl shapedirs (V,2,10)", _mano_wrong_shape,
+         "MANO_RIGHT.pkl: key 'shapedirs' has shape"),
+    Case("mano-pickle-code", "mano", "MANO_RIGHT.pkl whose pickle calls os.system", _mano_code,
+         "refusing to unpickle posix.system"),
+    Case("mano-npz-object-array", "mano", "MANO_RIGHT.npz holding an object array (needs unpickling)",
+         _mano_npz_objects, "MANO_RIGHT.npz: not a readable plain-array .npz"),
+    Case("hand-convert-missing-right", "mano", "`hand convert` of a folder without MANO_RIGHT.pkl",
+         _convert_missing_hand, "has no MANO_RIGHT.pkl"),
+    # ---- configs
+    Case("config-unknown-key", "config", "training config with `[optim] batchsize`",
+         _config("[optim]\nbatchsize = 8\n"), "optim: unknown key 'batchsize'"),
+    Case("config-wrong-type", "config", "training config with `seed = \"zero\"`", _config('seed = "zero"\n'), "seed"),
+    Case("config-corrupt", "config", "training config that is not TOML", _config("[model\n"), "corrupt config"),
+    Case("config-missing", "config", "--config names no file",
+         lambda env: ["train-model", "--config", env.tmp / "none.toml", "--out", env.out], "missing config file"),
+    Case("train-data-root-missing", "config", "--data-root names no folder", _train_bad_data_root,
+         "data root does not exist"),
+    # ---- checkpoints
+    Case("checkpoint-missing", "checkpoint", "--model names no file",
+         lambda env: env.rank(model=env.tmp / "none.pt"), "missing model checkpoint"),
+    Case("checkpoint-foreign", "checkpoint", "a torch file that is not a handflow checkpoint",
+         _checkpoint(_foreign_ckpt), "is not a viewselect/handflow checkpoint"),
+    Case("checkpoint-code", "checkpoint", "a checkpoint holding a pickled class (refused by weights_only)",
+         _checkpoint(_code_ckpt), "is not a plain-tensor checkpoint"),
+    Case("checkpoint-other-architecture", "checkpoint", "a checkpoint whose weight shapes differ",
+         _checkpoint(_other_arch_ckpt), "does not fit this architecture"),
+    Case("checkpoint-truncated", "checkpoint", "a checkpoint cut to 5000 bytes", _checkpoint(_truncated_ckpt),
+         "corrupt or unreadable checkpoint"),
+    Case("checkpoint-bitflip", "checkpoint", "a weight changed after the checksum was stored",
+         _checkpoint(_bitflip_ckpt), "do not match their stored checksum"),
+    Case("resume-other-config", "checkpoint", "--resume of a last.pt trained with another config",
+         _resume_other_config, "was trained with another config"),
+    # ---- outputs
+    Case("rank-out-not-writable", "output", "rank --out below a regular file", _out_under_file, "cannot write"),
+    Case("train-out-not-writable", "output", "train-model --out below a regular file", _train_out_under_file,
+         "cannot write"),
+    # ---- options and sequence specs
+    Case("spec-selects-nothing", "spec", "--sequence Capture5-6 (no such captures)",
+         lambda env: env.rank(sequence="Capture5-6"), "sequence spec Capture5-6 selects nothing"),
+    Case("spec-unknown-sequence", "spec", "--sequence Capture0/nope", lambda env: env.rank(sequence="Capture0/nope"),
+         "unknown sequence Capture0/nope"),
+    Case("spec-syntax", "spec", "--sequence Kapture0", lambda env: env.rank(sequence="Kapture0"),
+         "bad sequence spec term 'Kapture0'"),
+    Case("spec-unknown-camera", "spec", "--cameras 999", _rank_args("--cameras", "999"), "unknown camera '999'"),
+    Case("options-conflict", "spec", "--drop 1 --keep 2", _rank_args("--drop", "1", "--keep", "2"), "conflict"),
+]
+
+
+# ------------------------------------------------------------------------------------------ runner
+def run_cli(args: list, capsys, monkeypatch) -> tuple[int, str, str]:
+    """``viewselect ARGS`` through the console script's ``main``; (exit code, stdout, stderr)."""
+    from viewselect import cli
+
+    monkeypatch.setattr(sys, "argv", ["viewselect", *map(str, args)])
+    capsys.readouterr()
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as ex:
+        code = ex.code if isinstance(ex.code, int) else 1
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def _snapshot(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def mano_dir():
+    from handflow.hand.synth_mano import default_mano_dir
+
+    return default_mano_dir()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_catalogue(case: Case, tmp_path, tiny_data_root, tiny_model, tiny_train_config, mano_dir, capsys,
+                   monkeypatch, record_property):
+    import viewselect.rank as rank_mod
+
+    # a private rank cache: a cached view would (rightly) not look at its images again
+    monkeypatch.setattr(rank_mod, "default_cache_root", lambda: tmp_path / "rank-cache")
+    env = Env(tmp_path, tiny_data_root, tiny_model, tiny_train_config, mano_dir)
+    args = case.setup(env)
+    before = _snapshot(env.out)
+    code, out, err = run_cli(args, capsys, monkeypatch)
+    lines = err.strip().splitlines()
+    # for reports/reliability.md (tests/catalogue_report.py): the command and what the user saw
+    short = lambda a: Path(str(a)).name if str(a).startswith("/") else str(a)  # noqa: E731
+    record_property("command", "viewselect " + " ".join(short(a) for a in args))
+    record_property("exit", code)
+    record_property("stderr", lines[0].replace(str(tmp_path) + "/", "") if lines else "")
+    assert code == case.code, f"exit {code}, expected {case.code}\nstdout:\n{out}\nstderr:\n{err}"
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{err}"
+    assert lines[0].startswith("error: " if case.code == 2 else "warning: "), lines[0]
+    assert case.expect in lines[0], f"{case.expect!r} not in {lines[0]!r}"
+    assert not list(tmp_path.rglob(".*.tmp")), "a temporary file was left behind"
+    if case.code == 2:  # nothing written: no output, or a pre-existing one untouched
+        assert _snapshot(env.out) == before, f"{env.out} was written"
+    if case.check is not None:
+        case.check(env)
