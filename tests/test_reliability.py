@@ -48,10 +48,13 @@ def _images(kind: str, S: int) -> torch.Tensor:
         "-1e6": torch.full(shape, -1e6),
         "random-1e20": torch.randn(shape, generator=g) * 1e20,
         "checker-1e12": (torch.arange(S)[None, :] + torch.arange(S)[:, None]).remainder(2).float().expand(shape) * 2e12 - 1e12,
+        "float32-max": torch.full(shape, torch.finfo(torch.float32).max),
+        "random-3e38": torch.randn(shape, generator=g).clamp(-1, 1) * 3e38,
     }[kind]
 
 
-@pytest.mark.parametrize("kind", ["zeros", "ones", "noise", "1e6", "-1e6", "random-1e20", "checker-1e12"])
+@pytest.mark.parametrize("kind", ["zeros", "ones", "noise", "1e6", "-1e6", "random-1e20", "checker-1e12",
+                                  "float32-max", "random-3e38"])
 def test_flow_outputs_are_finite_for_extreme_images(net, kind):
     S = net.cfg.crop_px
     K = torch.tensor([[80.0, 0, S / 2], [0, 80.0, S / 2], [0, 0, 1]]).expand(2, 3, 3)

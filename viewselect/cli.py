@@ -82,6 +82,8 @@ def data_show(
     out: Optional[Path] = typer.Option(None, help="Output PNG (default: show-<capture>-<seq>-cam<id>-<frame>.png)."),
     annotations: bool = typer.Option(False, "--annotations", help="Draw the frame's MultiHands annotations (image "
                                      "and a novel 3D view) instead; needs `viewselect annotate` first."),
+    mano_dir: Optional[Path] = typer.Option(None, help="Folder with MANO_RIGHT/MANO_LEFT that annotate used "
+                                            "(default: the synthetic MANO); --annotations draws this model's joints."),
 ) -> None:
     """Write a PNG of one frame with the projected keypoints (visible / occluded) and skeletons."""
     from handflow.data.interhand import InterHandDataset
@@ -90,7 +92,7 @@ def data_show(
     from handflow.data.synth import ensure_default_data
 
     root = data_root or ensure_default_data()
-    ds = InterHandDataset(root, split)
+    ds = InterHandDataset(root, split, mano_dir=str(mano_dir) if mano_dir else None)
     pairs = select_sequences(sequence, ds.available())
     if len(pairs) != 1:
         raise HandflowError(f"--sequence {sequence!r} selects {len(pairs)} sequences; name one as Capture<N>/<name>")
@@ -152,7 +154,8 @@ def annotate(
     print_annotate_summary(console, summary)
     if summary["skipped_no_mano"]:
         err_console.print(f"warning: {summary['skipped_no_mano']} image(s) without MANO parameters for both hands "
-                          "were skipped (listed in each sequence file's meta)", markup=False, highlight=False)
+                          "were skipped (listed in each sequence file's meta)", markup=False, highlight=False,
+                          soft_wrap=True)
         raise typer.Exit(EXIT_SKIPPED)
 
 

@@ -64,7 +64,7 @@ from torch.nn import functional as F
 from handflow.errors import HandflowError
 from handflow.losses import LossConfig, LossTargets, pose_terms
 from handflow.model.config import ModelConfig
-from handflow.model.handflownet import IMAGENET_MEAN, IMAGENET_STD, HandFlowNet
+from handflow.model.handflownet import IMAGE_LIMIT, IMAGENET_MEAN, IMAGENET_STD, HandFlowNet
 from handflow.model.pose_params import Y_DIM, lift_y
 from handflow.model.resnet import ResNet, load_backbone_weights
 
@@ -152,7 +152,7 @@ class _EncoderModel(nn.Module):
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """``images (B,3,S,S)`` in [0,1] -> ``ctx = v (B, feature_dim)``."""
-        return self.encoder((images - self.img_mean) / self.img_std)
+        return self.encoder((images.clamp(-IMAGE_LIMIT, IMAGE_LIMIT) - self.img_mean) / self.img_std)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.encode(images)

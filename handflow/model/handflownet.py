@@ -49,6 +49,9 @@ __all__ = ["HandFlowNet", "InferencePlan", "IMAGENET_MEAN", "IMAGENET_STD"]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 Y_STD_FLOOR = 1e-3
+# Images are [0, 1]; anything beyond this is clamped so no finite input can overflow the encoder to inf/NaN
+# (a 1e38 pixel did: reliability catalogue).
+IMAGE_LIMIT = 1e4
 
 
 class InferencePlan:
@@ -144,7 +147,7 @@ class HandFlowNet(nn.Module):
     # ------------------------------------------------------------ encoder
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """``images (B,3,S,S)`` in [0,1] -> ``ctx = v (B, feature_dim)``."""
-        x = (images - self.img_mean) / self.img_std
+        x = (images.clamp(-IMAGE_LIMIT, IMAGE_LIMIT) - self.img_mean) / self.img_std
         plan = self.inference_plan()
         if plan is not None:
             return plan.encoder(x.contiguous(memory_format=torch.channels_last))

@@ -26,7 +26,7 @@ from handflow.multihands.walk import WalkStats, walk_image
 from handflow.progress import make_progress
 from handflow.provenance import provenance
 
-VERSION = 1  # bump when the walk changes what it produces for a given config
+VERSION = 2  # bump when the walk changes what it produces for a given config
 
 
 @dataclass
@@ -79,6 +79,15 @@ def _image_hw(dataset: InterHandDataset, i: int) -> tuple[int, int]:
 
 def annotate_split(dataset: InterHandDataset, hand_model, cfg: MultiHandsConfig, force: bool = False) -> AnnotateSummary:
     """Write the MultiHands file of every selected sequence of ``dataset``; returns what happened."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small tensors: one thread is faster (2x on 2 cores) and gives the same result
+    try:
+        return _annotate_split(dataset, hand_model, cfg, force)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _annotate_split(dataset: InterHandDataset, hand_model, cfg: MultiHandsConfig, force: bool) -> AnnotateSummary:
     plaus = Plausibility(hand_model, cfg)
     by_seq: dict[tuple[int, str], list[int]] = defaultdict(list)
     for i, it in enumerate(dataset.items):

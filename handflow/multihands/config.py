@@ -28,6 +28,7 @@ class MultiHandsConfig:
     step_depth_mm: float = 15.0  # root translation step along the camera ray through the wrist
     step_lateral_mm: float = 0.5  # root translation step across that ray
     step_shape: float = 0.05  # MANO shape step (each of the 10 betas)
+    step_occluded_sigma: float = 0.15  # extra step (prior σ, PCA directions) of finger joints whose distal keypoints are all occluded
     seed: int = 0
 
     def __post_init__(self):
@@ -38,6 +39,6 @@ class MultiHandsConfig:
         if not 0.0 <= self.prior_quantile < 1.0:
             raise HandflowError(f"multihands.prior_quantile must be in [0, 1), found {self.prior_quantile}")
         for name in ("reproj_px", "prior_slack", "visibility_tol_mm", "step_finger_sigma", "step_global_rad", "step_depth_mm",
-                     "step_lateral_mm", "step_shape"):
+                     "step_lateral_mm", "step_shape", "step_occluded_sigma"):
             if not getattr(self, name) >= 0:
                 raise HandflowError(f"multihands.{name} must be >= 0, found {getattr(self, name)}")

@@ -3,7 +3,8 @@
 A proposal is a two-hand MANO parameter set in the world frame (InterHand NeuralAnnot semantics:
 ``pose (…,2,48)`` rad, ``shape (…,2,10)``, ``trans (…,2,3)`` m). For one image it is plausible when
 
-1. every joint visible in the ground truth projects within ``reproj_px`` of its ground-truth pixel;
+1. every joint visible in the ground truth projects within ``reproj_px`` of where the ground-truth MANO
+   keypoint projects (equal to the annotated 2D joint on synthetic data);
 2. every joint occluded in the ground truth is still occluded by the proposal's own meshes, under the
    data's visibility rule (:func:`handflow.data.raster.visibility`, same tolerance) — the depth buffer
    is evaluated only at those joints' pixels, with the rasteriser's own face tests (exactly equal);
@@ -159,6 +160,10 @@ class Plausibility:
             prior_floor=torch.zeros(2), overlap_ceiling_mm=0.0,
         )
         joints = self.keypoints_mm(pose, shape, trans)
+        # Criterion 1's targets are the ground-truth MANO keypoints' own projections: on real data the
+        # NeuralAnnot fit is a few mm off joint_3d, which must not make the ground truth implausible.
+        cam = (joints[0] - tg.campos_mm) @ tg.R.T
+        tg.gt_px = cam[:, :2] / cam[:, 2:].clamp_min(NEAR_MM) * tg.K[[0, 1], [0, 1]] + tg.K[:2, 2]
         ll = self.prior.log_likelihood(pose[..., 3:])[0]
         tg.prior_floor = torch.minimum(self.prior_threshold, ll - self.cfg.prior_slack)
         tg.overlap_ceiling_mm = max(0.0, float(self.spheres.penetration_mm(joints)[0]))

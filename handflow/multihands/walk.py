@@ -3,7 +3,9 @@
 Round 0 starts from the ground truth. Every round draws ``proposals`` parents at random from the current
 population, perturbs each (finger pose in prior-σ units along the PCA directions, global orientation,
 root translation mostly along the camera ray through each wrist — the direction a single image
-constrains least — and shape), checks all four criteria and makes the accepted proposals the new
+constrains least — and shape, plus a larger rotation of every finger joint whose whole distal part is
+occluded in the ground truth: the image says nothing about those, and small PCA steps that must keep
+the visible fingers in place would barely move them), checks all four criteria and makes the accepted proposals the new
 population, topped up with earlier members when fewer than needed were accepted. The result is the
 ground truth followed by up to ``per_image - 1`` members of the final population.
 
@@ -45,16 +47,43 @@ def _ray_frame(tg: ImageTargets, wrists_mm: torch.Tensor) -> torch.Tensor:
     return torch.stack([ray, e1, e2], dim=1)
 
 
+# MANO finger chains (joint indices 1..15, then the fingertip as source index 16..20 of the keypoints),
+# in the order of handflow.hand.model.INTERHAND_FROM_JOINTS_AND_TIPS.
+_CHAINS = ((1, 2, 3, 17), (4, 5, 6, 18), (7, 8, 9, 20), (10, 11, 12, 19), (13, 14, 15, 16))
+
+
+def free_joints(occluded: torch.Tensor) -> torch.Tensor:
+    """``(2,15)`` bool: MANO finger joints whose every keypoint further along the finger is occluded.
+
+    ``occluded (42,)`` bool in InterHand order. A joint's rotation moves only the keypoints distal to it.
+    """
+    from handflow.hand.model import INTERHAND_FROM_JOINTS_AND_TIPS
+
+    keypoint_of = {src: k for k, src in enumerate(INTERHAND_FROM_JOINTS_AND_TIPS)}
+    free = torch.zeros(2, 15, dtype=torch.bool)
+    for h in range(2):
+        for chain in _CHAINS:
+            for i, j in enumerate(chain[:3]):
+                distal = [21 * h + keypoint_of[s] for s in chain[i + 1:]]
+                free[h, j - 1] = bool(occluded[distal].all())
+    return free
+
+
 def perturb(plaus: Plausibility, pose, shape, trans_m, frame: torch.Tensor, cfg: MultiHandsConfig,
-            gen: torch.Generator):
-    """One random step of ``(M,2,48), (M,2,10), (M,2,3)`` parameters; ``frame (2,3,3)`` from :func:`_ray_frame`."""
+            gen: torch.Generator, free: torch.Tensor | None = None):
+    """One random step of ``(M,2,48), (M,2,10), (M,2,3)`` parameters; ``frame (2,3,3)`` from :func:`_ray_frame`,
+    ``free (2,15)`` the joints that also get the occluded-finger step (:func:`free_joints`)."""
     M = pose.shape[0]
     dc = torch.randn(M, 2, 45, generator=gen) * plaus.prior.std * cfg.step_finger_sigma
     dg = torch.randn(M, 2, 3, generator=gen) * cfg.step_global_rad
     steps = torch.tensor([cfg.step_depth_mm, cfg.step_lateral_mm, cfg.step_lateral_mm])
     dt_mm = torch.einsum("mhk,hkc->mhc", torch.randn(M, 2, 3, generator=gen) * steps, frame)
     db = torch.randn(M, 2, 10, generator=gen) * cfg.step_shape
-    pose = pose + torch.cat([dg, plaus.prior.finger_pose(dc)], dim=-1)
+    # Occluded fingers: a larger step along the prior's own directions (axis-angle noise would leave its
+    # support at once), kept only on the free joints.
+    do = plaus.prior.finger_pose(torch.randn(M, 2, 45, generator=gen) * plaus.prior.std * cfg.step_occluded_sigma)
+    do = do * (free if free is not None else torch.zeros(2, 15, dtype=torch.bool)).repeat_interleave(3, -1)
+    pose = pose + torch.cat([dg, plaus.prior.finger_pose(dc) + do], dim=-1)
     return pose, shape + db, trans_m + dt_mm / 1000.0
 
 
@@ -70,10 +99,11 @@ def walk_image(plaus: Plausibility, gt: dict[str, torch.Tensor], tg: ImageTarget
         return gt, stats
     wrists = plaus.keypoints_mm(gt["pose"], gt["shape"], gt["trans"])[0, [20, 41]]
     frame = _ray_frame(tg, wrists)
+    free = free_joints(tg.occluded)
     pop = {k: v.clone() for k, v in gt.items()}
     for _ in range(cfg.iterations):
         parents = torch.randint(len(pop["pose"]), (cfg.proposals,), generator=gen)
-        prop = dict(zip(keys, perturb(plaus, *(pop[k][parents] for k in keys), frame, cfg, gen)))
+        prop = dict(zip(keys, perturb(plaus, *(pop[k][parents] for k in keys), frame, cfg, gen, free)))
         verdict = plaus.check(prop["pose"], prop["shape"], prop["trans"], tg)
         ok = verdict["plausible"]
         stats.proposals += cfg.proposals

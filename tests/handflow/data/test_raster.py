@@ -80,3 +80,34 @@ def test_shading_range_and_batch():
     assert (rgb[~fr.mask] == 0).all()
     # the face looking at the camera under a frontal light is bright
     assert rgb[0, 40, 50].mean() > 0.9
+
+
+def test_depth_at_pixels_equals_the_z_buffer():
+    # Random overlapping triangles (some crossing the near plane or leaving the image), two labels, a
+    # duplicated face for the largest-face-id tie rule; every pixel and random subsets, float32 and 64.
+    from handflow.data.raster import depth_at_pixels
+
+    g = torch.Generator().manual_seed(0)
+    B, F, H, W = 2, 60, 80, 100
+    centre = torch.rand(B, F, 1, 3, generator=g) * torch.tensor([300.0, 240.0, 400.0]) + torch.tensor([-150.0, -120.0, 300.0])
+    verts = (centre + torch.randn(B, F, 3, 3, generator=g) * 40.0).reshape(B, 3 * F, 3)
+    verts[:, 0, 2] = 0.5  # one vertex behind the near plane
+    faces = torch.arange(3 * F).reshape(F, 3)
+    faces = torch.cat([faces, faces[5:6]])  # face F duplicates face 5 exactly
+    labels = torch.cat([(torch.arange(F) % 2), torch.tensor([1 - 5 % 2])])
+    ys, xs = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
+    for dtype in (torch.float64, torch.float32):
+        v = verts.to(dtype)
+        fr = rasterize(v, faces, K.to(dtype), (H, W), labels)
+        assert fr.mask.float().mean() > 0.3  # the test covers much of the image
+        px = xs.reshape(1, -1).expand(B, -1)
+        py = ys.reshape(1, -1).expand(B, -1)
+        depth, label = depth_at_pixels(v, faces, K.to(dtype), (H, W), px, py, labels)
+        assert torch.equal(depth, fr.depth.reshape(B, -1)) and torch.equal(label, fr.label.reshape(B, -1))
+        sel = torch.randint(H * W, (B, 37), generator=g)
+        d2, l2 = depth_at_pixels(v, faces, K.to(dtype), (H, W), px.gather(1, sel), py.gather(1, sel), labels)
+        assert torch.equal(d2, fr.depth.reshape(B, -1).gather(1, sel))
+        assert torch.equal(l2, fr.label.reshape(B, -1).gather(1, sel))
+        dup = fr.face == F
+        assert bool(dup.any()) and not bool((fr.face == 5).any())  # the tie went to the larger face id
+        assert bool((fr.label[dup] == labels[F]).all())
