@@ -14,7 +14,7 @@ what ``viewselect annotate`` does per image: the ground truth's targets (one dep
 occluded joints (so the depth test has work), checked by one ``Plausibility.check`` call vs. 128
 calls on one proposal each; the verdicts are checked equal. Both at one intra-op thread and at
 torch's default count: the check is many small tensor operations, where extra threads mostly add
-synchronisation, and on cores shared with other work that overhead explodes (see the notes).
+synchronisation, and on cores shared with other work that overhead can explode (see the notes).
 """
 
 from __future__ import annotations
@@ -137,8 +137,9 @@ def notes(f: dict) -> str:
             "one at a time: the keypoints, prior and sphere tests are one tensor pass each, and the depth test "
             "(the cost) evaluates only the ground truth's occluded joints' pixels of the proposals that passed the "
             f"others. At torch's default {f['default_threads']} threads the same batched check took "
-            f"{f['default_threads_vs_1_thread_slowdown']:.1f}x as long as at one thread in this run (cores shared "
-            "with other work make the intra-op threads wait on each other).")
+            f"{f['default_threads_vs_1_thread_slowdown']:.2f}x as long as at one thread in this run. On a quiet "
+            "machine extra threads help a little; on cores busy with other work they wait on each other and the "
+            "check can take several times as long, so run annotate with OMP_NUM_THREADS=1 next to other jobs.")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -26,6 +25,7 @@ from typing import Callable
 import numpy as np
 import pytest
 import torch
+from cli_runner import run_cli
 
 SEQ = "Capture0/0001_touch_fingertips"
 ANN = Path("annotations") / "test"
@@ -428,19 +428,6 @@ CASES = [
 
 
 # ------------------------------------------------------------------------------------------ runner
-def run_cli(args: list, capsys, monkeypatch) -> tuple[int, str, str]:
-    """``viewselect ARGS`` through the console script's ``main``; (exit code, stdout, stderr)."""
-    from viewselect import cli
-
-    monkeypatch.setattr(sys, "argv", ["viewselect", *map(str, args)])
-    capsys.readouterr()
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as ex:
-        code = ex.code if isinstance(ex.code, int) else 1
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
 
 
 def _snapshot(path: Path) -> dict | None:

@@ -30,8 +30,12 @@ from handflow.checkpoint import load_checkpoint
 
 def _start(args, env_extra=None) -> subprocess.Popen:
     env = {**os.environ, "VIEWSELECT_PROGRESS": "0", **(env_extra or {})}
+    # A test run launched in the background (`cmd &`, nohup) inherits an ignored SIGINT, and Python then
+    # never raises KeyboardInterrupt: give the child the default disposition so Ctrl-C means what it does
+    # in a terminal.
     return subprocess.Popen([sys.executable, "-m", "viewselect", *map(str, args)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _kill_when(proc: subprocess.Popen, ready, sig: int, timeout: float = 300.0) -> int:
@@ -44,7 +48,9 @@ def _kill_when(proc: subprocess.Popen, ready, sig: int, timeout: float = 300.0) 
         time.sleep(0.01)
     if proc.poll() is None:
         proc.send_signal(sig)
-    proc.communicate(timeout=timeout)
+    out, err = proc.communicate(timeout=timeout)
+    if proc.returncode == 0:  # finished before the signal: show what it did (the caller's assert fails)
+        print(f"kill arrived after the run finished; stdout:\n{out}\nstderr:\n{err}")
     return proc.returncode
 
 

@@ -3,28 +3,16 @@ the last good checkpoint), checkpoint integrity, and MANO pickles converted to p
 
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 import pytest
 import torch
+from cli_runner import run_cli
 
 from handflow.checkpoint import load_checkpoint, save_checkpoint
 from handflow.errors import HandflowError
 
 
-def run_cli(args, capsys, monkeypatch):
-    from viewselect import cli
-
-    monkeypatch.setattr(sys, "argv", ["viewselect", *map(str, args)])
-    capsys.readouterr()
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as ex:
-        code = ex.code if isinstance(ex.code, int) else 1
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
 
 
 # ------------------------------------------------------------------------------------------ numerics

@@ -171,6 +171,7 @@ def evaluate(
     mano_dir: Optional[Path] = typer.Option(None, help="Folder with the MANO files (default: the synthetic MANO)."),
     out: Path = typer.Option(Path("reports"), help="Folder for evaluation.md and the CSV tables."),
     seed: int = typer.Option(0, help="Seed of the sampling noise."),
+    notes: Optional[Path] = typer.Option(None, help="Markdown file whose text goes under the title (findings)."),
 ) -> None:
     """Tables 1-2 of the paper and the ablation table (MPJPE against the closest/farthest plausible
     annotation, MMD against the MultiHands annotations, sample spread) for several models."""
@@ -181,8 +182,14 @@ def evaluate(
         raise HandflowError("--samples and --annotations must be at least 2")
     req = EvaluationRequest(models=parse_models(models), split=split, sequence=sequence, frames=frames,
                             data_root=data_root, mano_dir=mano_dir, samples=samples, annotations=annotations, seed=seed)
+    note_text = ""
+    if notes is not None:
+        try:
+            note_text = notes.read_text()
+        except OSError as err:
+            raise HandflowError(f"cannot read --notes {notes}: {err.strerror or err}") from err
     results = run_evaluation(req)
-    paths = write_evaluation(results, out, provenance(config={k: str(v) for k, v in req.__dict__.items()}))
+    paths = write_evaluation(results, out, provenance(config={k: str(v) for k, v in req.__dict__.items()}), note_text)
     t = tables(results)["table2"]
     for _, r in t.iterrows():
         console.print(f"{r['model']:>24}: MMD global {r['mmd_global']:.3f}  RRR {r['mmd_rrr']:.3f}  RR {r['mmd_rr']:.3f}"

@@ -121,12 +121,13 @@ def _md(df: pd.DataFrame) -> str:
     return head + "".join("| " + " | ".join(cell(v) for v in r) + " |\n" for r in df.itertuples(index=False))
 
 
-def markdown(results: dict, provenance: dict) -> str:
+def markdown(results: dict, provenance: dict, notes: str = "") -> str:
     t = tables(results)
     d = results["data"]
     lines = [
         "# Evaluation: Tables 1–2 and ablation",
         "",
+        *([notes.strip(), ""] if notes.strip() else []),
         f"Data: split `{d['split']}`, sequences `{d['sequence'] or 'all'}`, frames per sequence "
         f"`{d['frames'] or 'all'}` — {d['images']} images, {d['annotations_per_image']:.1f} MultiHands annotations "
         f"per image on average (ground truth included; {d['images_without_multihands']} images without a "
@@ -161,7 +162,7 @@ def markdown(results: dict, provenance: dict) -> str:
     return "\n".join(lines)
 
 
-def write_evaluation(results: dict, out_dir: str | os.PathLike, provenance: dict) -> list[Path]:
+def write_evaluation(results: dict, out_dir: str | os.PathLike, provenance: dict, notes: str = "") -> list[Path]:
     """``out_dir/{evaluation.md, evaluation-table1.csv, evaluation-table2.csv, evaluation-ablation.csv,
     evaluation.json}``, all or nothing."""
     out_dir = Path(out_dir)
@@ -176,7 +177,7 @@ def write_evaluation(results: dict, out_dir: str | os.PathLike, provenance: dict
             df.to_csv(tmp / f"evaluation-{key}.csv", index=False)
             names.append(f"evaluation-{key}.csv")
         (tmp / "evaluation.json").write_text(json.dumps({**results, "provenance": provenance}, indent=2, default=str))
-        (tmp / "evaluation.md").write_text(markdown(results, provenance))
+        (tmp / "evaluation.md").write_text(markdown(results, provenance, notes))
         names += ["evaluation.json", "evaluation.md"]
         for n in names:
             os.replace(tmp / n, out_dir / n)

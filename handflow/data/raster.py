@@ -65,6 +65,56 @@ def project_points(points_cam: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     return xy * f + c
 
 
+@dataclass
+class _Triangles:
+    """Per-face screen-space setup shared by :func:`rasterize` and :func:`depth_at_pixels`."""
+
+    faces: torch.Tensor  # (F,3) long
+    face_label: torch.Tensor  # (F,) long
+    ok: torch.Tensor  # (B,F) bool: drawable (in front, non-degenerate, overlaps the image)
+    x0: torch.Tensor  # (B,F) bounding box of pixel centres, clamped to the image (float)
+    x1: torch.Tensor
+    y0: torch.Tensor
+    y1: torch.Tensor
+    coef: torch.Tensor  # (B,F,9): w0, w1 (screen-space barycentrics) and 1/Z, each affine in (x, y)
+    iz: torch.Tensor  # (B,F,3) 1/Z of the corners
+
+
+def _triangles(verts_cam, faces, K, H: int, W: int, face_label, near_mm: float) -> _Triangles:
+    dtype, device = verts_cam.dtype, verts_cam.device
+    B = verts_cam.shape[0]
+    faces = torch.as_tensor(faces, dtype=torch.long, device=device)
+    K = _as_K(K, B, dtype, device)
+    if face_label is None:
+        face_label = torch.zeros(faces.shape[0], dtype=torch.long, device=device)
+    face_label = torch.as_tensor(face_label, dtype=torch.long, device=device)
+    z = verts_cam[..., 2]
+    uv = project_points(torch.cat([verts_cam[..., :2], z.clamp(min=near_mm)[..., None]], -1), K)
+    tri_uv = uv[:, faces]  # (B,F,3,2)
+    tri_z = z[:, faces]  # (B,F,3)
+    ok = (tri_z > near_mm).all(-1)
+    lo = tri_uv.amin(2)
+    hi = tri_uv.amax(2)
+    x0 = torch.ceil(lo[..., 0]).clamp(0, W - 1)
+    x1 = torch.floor(hi[..., 0]).clamp(-1, W - 1)
+    y0 = torch.ceil(lo[..., 1]).clamp(0, H - 1)
+    y1 = torch.floor(hi[..., 1]).clamp(-1, H - 1)
+    ok &= (hi[..., 0] >= 0) & (lo[..., 0] <= W - 1) & (hi[..., 1] >= 0) & (lo[..., 1] <= H - 1)
+    ax, ay = tri_uv[..., 0, 0], tri_uv[..., 0, 1]
+    bx, by = tri_uv[..., 1, 0], tri_uv[..., 1, 1]
+    cx, cy = tri_uv[..., 2, 0], tri_uv[..., 2, 1]
+    area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+    ok &= area.abs() > 1e-9
+    inv_area = 1.0 / torch.where(ok, area, torch.ones_like(area))
+    iz = 1.0 / tri_z.clamp(min=near_mm)
+    A0, B0, C0 = (by - cy) * inv_area, (cx - bx) * inv_area, (bx * cy - by * cx) * inv_area
+    A1, B1, C1 = (cy - ay) * inv_area, (ax - cx) * inv_area, (cx * ay - cy * ax) * inv_area
+    # 1/Z = w0/z0 + w1/z1 + (1 - w0 - w1)/z2
+    d0, d1, z2 = iz[..., 0] - iz[..., 2], iz[..., 1] - iz[..., 2], iz[..., 2]
+    coef = torch.stack([A0, B0, C0, A1, B1, C1, A0 * d0 + A1 * d1, B0 * d0 + B1 * d1, C0 * d0 + C1 * d1 + z2], -1)
+    return _Triangles(faces, face_label, ok, x0, x1, y0, y1, coef, iz)
+
+
 def rasterize(
     verts_cam: torch.Tensor,
     faces: torch.Tensor,
@@ -84,41 +134,10 @@ def rasterize(
     dtype, device = verts_cam.dtype, verts_cam.device
     B = verts_cam.shape[0]
     H, W = int(image_hw[0]), int(image_hw[1])
-    faces = torch.as_tensor(faces, dtype=torch.long, device=device)
-    nF = faces.shape[0]
-    K = _as_K(K, B, dtype, device)
-    if face_label is None:
-        face_label = torch.zeros(nF, dtype=torch.long, device=device)
-    face_label = torch.as_tensor(face_label, dtype=torch.long, device=device)
-
-    z = verts_cam[..., 2]
-    uv = project_points(torch.cat([verts_cam[..., :2], z.clamp(min=near_mm)[..., None]], -1), K)
-    tri_uv = uv[:, faces]  # (B,F,3,2)
-    tri_z = z[:, faces]  # (B,F,3)
-
-    ok = (tri_z > near_mm).all(-1)
-    lo = tri_uv.amin(2)
-    hi = tri_uv.amax(2)
-    x0 = torch.ceil(lo[..., 0]).clamp(0, W - 1).long()
-    x1 = torch.floor(hi[..., 0]).clamp(-1, W - 1).long()
-    y0 = torch.ceil(lo[..., 1]).clamp(0, H - 1).long()
-    y1 = torch.floor(hi[..., 1]).clamp(-1, H - 1).long()
-    ok &= (hi[..., 0] >= 0) & (lo[..., 0] <= W - 1) & (hi[..., 1] >= 0) & (lo[..., 1] <= H - 1)
-
-    # per-face plane coefficients: w0, w1 (screen-space barycentrics) and 1/Z are affine in (x, y)
-    ax, ay = tri_uv[..., 0, 0], tri_uv[..., 0, 1]
-    bx, by = tri_uv[..., 1, 0], tri_uv[..., 1, 1]
-    cx, cy = tri_uv[..., 2, 0], tri_uv[..., 2, 1]
-    area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
-    ok &= area.abs() > 1e-9
-    inv_area = 1.0 / torch.where(ok, area, torch.ones_like(area))
-    iz = 1.0 / tri_z.clamp(min=near_mm)  # (B,F,3)
-    A0, B0, C0 = (by - cy) * inv_area, (cx - bx) * inv_area, (bx * cy - by * cx) * inv_area
-    A1, B1, C1 = (cy - ay) * inv_area, (ax - cx) * inv_area, (cx * ay - cy * ax) * inv_area
-    # 1/Z = w0/z0 + w1/z1 + (1 - w0 - w1)/z2
-    d0, d1, z2 = iz[..., 0] - iz[..., 2], iz[..., 1] - iz[..., 2], iz[..., 2]
-    coef = torch.stack([A0, B0, C0, A1, B1, C1, A0 * d0 + A1 * d1, B0 * d0 + B1 * d1, C0 * d0 + C1 * d1 + z2], -1)
-    coef = coef.reshape(-1, 9)
+    t = _triangles(verts_cam, faces, K, H, W, face_label, near_mm)
+    faces, face_label, nF, ok, iz = t.faces, t.face_label, t.faces.shape[0], t.ok, t.iz
+    x0, x1, y0, y1 = (v.long() for v in (t.x0, t.x1, t.y0, t.y1))
+    coef = t.coef.reshape(-1, 9)
 
     bw = (x1 - x0 + 1).clamp(min=0)
     bh = (y1 - y0 + 1).clamp(min=0)
@@ -298,43 +317,15 @@ def depth_at_pixels(
     verts_cam = torch.as_tensor(verts_cam)
     dtype, device = verts_cam.dtype, verts_cam.device
     B = verts_cam.shape[0]
-    H, W = int(image_hw[0]), int(image_hw[1])
-    faces = torch.as_tensor(faces, dtype=torch.long, device=device)
-    nF = faces.shape[0]
-    K = _as_K(K, B, dtype, device)
-    if face_label is None:
-        face_label = torch.zeros(nF, dtype=torch.long, device=device)
-    face_label = torch.as_tensor(face_label, dtype=torch.long, device=device)
-    z = verts_cam[..., 2]
-    uv = project_points(torch.cat([verts_cam[..., :2], z.clamp(min=near_mm)[..., None]], -1), K)
-    tri_uv = uv[:, faces]  # (B,F,3,2)
-    tri_z = z[:, faces]
-    ok = (tri_z > near_mm).all(-1)
-    lo = tri_uv.amin(2)
-    hi = tri_uv.amax(2)
-    x0 = torch.ceil(lo[..., 0]).clamp(0, W - 1)
-    x1 = torch.floor(hi[..., 0]).clamp(-1, W - 1)
-    y0 = torch.ceil(lo[..., 1]).clamp(0, H - 1)
-    y1 = torch.floor(hi[..., 1]).clamp(-1, H - 1)
-    ok &= (hi[..., 0] >= 0) & (lo[..., 0] <= W - 1) & (hi[..., 1] >= 0) & (lo[..., 1] <= H - 1)
-    ax, ay = tri_uv[..., 0, 0], tri_uv[..., 0, 1]
-    bx, by = tri_uv[..., 1, 0], tri_uv[..., 1, 1]
-    cx, cy = tri_uv[..., 2, 0], tri_uv[..., 2, 1]
-    area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
-    ok &= area.abs() > 1e-9
-    inv_area = 1.0 / torch.where(ok, area, torch.ones_like(area))
-    iz = 1.0 / tri_z.clamp(min=near_mm)
-    A0, B0, C0 = (by - cy) * inv_area, (cx - bx) * inv_area, (bx * cy - by * cx) * inv_area
-    A1, B1, C1 = (cy - ay) * inv_area, (ax - cx) * inv_area, (cx * ay - cy * ax) * inv_area
-    d0, d1, z2 = iz[..., 0] - iz[..., 2], iz[..., 1] - iz[..., 2], iz[..., 2]
+    t = _triangles(verts_cam, faces, K, int(image_hw[0]), int(image_hw[1]), face_label, near_mm)
+    ok, x0, x1, y0, y1, face_label = t.ok, t.x0, t.x1, t.y0, t.y1, t.face_label
     # Bounding-box candidates first (cheap comparisons), edge tests only on those few (pixel, face) pairs.
     pxf, pyf = px.to(dtype), py.to(dtype)
     e = lambda t: t[:, None, :]  # noqa: E731  (B,F) against pixels (B,J,1)
     cand = (e(ok) & (pxf[..., None] >= e(x0)) & (pxf[..., None] <= e(x1))
             & (pyf[..., None] >= e(y0)) & (pyf[..., None] <= e(y1)))
     bi, ji, fi = torch.nonzero(cand, as_tuple=True)
-    coef = torch.stack([A0, B0, C0, A1, B1, C1, A0 * d0 + A1 * d1, B0 * d0 + B1 * d1, C0 * d0 + C1 * d1 + z2], -1)
-    c = coef[bi, fi]  # (M,9)
+    c = t.coef[bi, fi]  # (M,9)
     x, y = pxf[bi, ji], pyf[bi, ji]
     w0 = c[:, 0] * x + c[:, 1] * y + c[:, 2]
     w1 = c[:, 3] * x + c[:, 4] * y + c[:, 5]

@@ -78,16 +78,9 @@ def _image_hw(dataset: InterHandDataset, i: int) -> tuple[int, int]:
 
 
 def annotate_split(dataset: InterHandDataset, hand_model, cfg: MultiHandsConfig, force: bool = False) -> AnnotateSummary:
-    """Write the MultiHands file of every selected sequence of ``dataset``; returns what happened."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small tensors: one thread is faster (2x on 2 cores) and gives the same result
-    try:
-        return _annotate_split(dataset, hand_model, cfg, force)
-    finally:
-        torch.set_num_threads(threads)
+    """Write the MultiHands file of every selected sequence of ``dataset``; returns what happened.
 
-
-def _annotate_split(dataset: InterHandDataset, hand_model, cfg: MultiHandsConfig, force: bool) -> AnnotateSummary:
+    Many small tensor operations: next to other jobs, ``OMP_NUM_THREADS=1`` is much faster."""
     plaus = Plausibility(hand_model, cfg)
     by_seq: dict[tuple[int, str], list[int]] = defaultdict(list)
     for i, it in enumerate(dataset.items):
