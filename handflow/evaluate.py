@@ -21,42 +21,58 @@ from handflow.model.pose_params import Y_DIM
 ALIGNMENTS = ("global", "rrr", "rr")
 
 
+class _Means:
+    """Per-image values collected over batches; :meth:`result` gives the mean of the finite ones per key."""
+
+    def __init__(self):
+        self.parts: dict[str, list[torch.Tensor]] = {}
+
+    def add(self, key: str, value: torch.Tensor) -> None:
+        self.parts.setdefault(key, []).append(value.detach().cpu().reshape(-1))
+
+    def result(self) -> dict:
+        res = {}
+        for k, v in self.parts.items():
+            t = torch.cat(v)
+            t = t[torch.isfinite(t)]
+            res[k] = float(t.mean()) if t.numel() else float("nan")
+        return res
+
+
+def _predictions(model, data: dict, n_samples: int, batch: int, seed: int):
+    """``(batch slice, device, K_crop, model.predict output)`` over a preloaded split, in eval mode (restored
+    afterwards); the noise comes from one generator seeded by ``seed``, drawn in image order."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    try:
+        for a in range(0, len(data["image"]), batch):
+            sl = slice(a, a + batch)
+            images = data["image"][sl].to(device).float() / 255.0
+            K = data["K_crop"][sl].to(device)
+            z = torch.randn(images.shape[0], n_samples, Y_DIM, generator=gen).to(device)
+            yield sl, device, K, model.predict(images, K, n_samples=n_samples, z=z)
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def evaluate_split(model, data: dict, n_samples: int = 100, batch: int = 64, seed: int = 0) -> dict:
     """``data``: a preloaded split (``handflow.data.preload``). Means over images, mm.
 
     Runs on the model's device and leaves the model in the train/eval mode it had.
     """
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    gen = torch.Generator().manual_seed(seed)
-    sums: dict[str, list[torch.Tensor]] = {}
-
-    def add(key, value):
-        sums.setdefault(key, []).append(value)
-
-    for a in range(0, len(data["image"]), batch):
-        sl = slice(a, a + batch)
-        images = data["image"][sl].to(device).float() / 255.0
-        K = data["K_crop"][sl].to(device)
+    m = _Means()
+    for sl, device, K, out in _predictions(model, data, n_samples, batch, seed):
         gt, valid = data["joints_cam_mm"][sl].to(device), data["joint_valid"][sl].to(device)
-        z = torch.randn(images.shape[0], n_samples, model.y_mean.numel(), generator=gen).to(device)
-        out = model.predict(images, K, n_samples=n_samples, z=z)
-        const = model.lift(model.y_mean.expand(images.shape[0], -1), K)
+        const = model.lift(model.y_mean.expand(K.shape[0], -1), K)
         for al in ALIGNMENTS:
-            add(f"mode_mpjpe_{al}_mm", mpjpe(out["mode_joints"], gt, valid, al))
-            add(f"constant_mpjpe_{al}_mm", mpjpe(const, gt, valid, al))
-        add("sample_std_mm", sample_std(out["samples_joints"]))
-        add("sample_std_rr_mm", sample_std(out["samples_joints"], alignment="rr"))
-    model.train(was_training)
-    res = {}
-    for k, v in sums.items():
-        t = torch.cat(v)
-        res[k] = float(t[torch.isfinite(t)].mean())
-    res["images"] = int(len(data["image"]))
-    res["samples_per_image"] = n_samples
-    return res
+            m.add(f"mode_mpjpe_{al}_mm", mpjpe(out["mode_joints"], gt, valid, al))
+            m.add(f"constant_mpjpe_{al}_mm", mpjpe(const, gt, valid, al))
+        m.add("sample_std_mm", sample_std(out["samples_joints"]))
+        m.add("sample_std_rr_mm", sample_std(out["samples_joints"], alignment="rr"))
+    return {**m.result(), "images": int(len(data["image"])), "samples_per_image": n_samples}
 
 
 @torch.no_grad()
@@ -77,24 +93,12 @@ def evaluate_annotations(model, data: dict, n_samples: int = 100, batch: int = 3
     """
     if "ann_joints_cam_mm" not in data:
         raise HandflowError("evaluate_annotations needs MultiHands annotations (preload_split(..., annotations=K))")
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    gen = torch.Generator().manual_seed(seed)
-    parts: dict[str, list[torch.Tensor]] = {}
-
-    def add(key, value):
-        parts.setdefault(key, []).append(value.detach().cpu().reshape(-1))
-
-    for a in range(0, len(data["image"]), batch):
-        sl = slice(a, a + batch)
-        images = data["image"][sl].to(device).float() / 255.0
-        K = data["K_crop"][sl].to(device)
+    m = _Means()
+    add = m.add
+    for sl, device, K, out in _predictions(model, data, n_samples, batch, seed):
         gt, valid = data["joints_cam_mm"][sl].to(device), data["joint_valid"][sl].to(device) > 0
         visible = data["joint_visible"][sl].to(device) > 0
         ann, amask = data["ann_joints_cam_mm"][sl].to(device), data["ann_mask"][sl].to(device)
-        z = torch.randn(images.shape[0], n_samples, Y_DIM, generator=gen).to(device)
-        out = model.predict(images, K, n_samples=n_samples, z=z)
         mode, samples = out["mode_joints"], out["samples_joints"]
         for al in ALIGNMENTS:
             add(f"mode_mpjpe_{al}_mm", mpjpe(mode, gt, valid, al))
@@ -115,12 +119,7 @@ def evaluate_annotations(model, data: dict, n_samples: int = 100, batch: int = 3
         full = amask.all(-1)  # the annotation spread only where an image has its full set (no padding)
         if bool(full.any()):
             add("annotation_std_mm", sample_std(ann[full]))
-    model.train(was_training)
-    res = {}
-    for k, v in parts.items():
-        t = torch.cat(v)
-        t = t[torch.isfinite(t)]
-        res[k] = float(t.mean()) if t.numel() else float("nan")
+    res = m.result()
     res["images"] = int(len(data["image"]))
     res["samples_per_image"] = n_samples
     res["annotations_per_image"] = float(data["ann_mask"].sum(1).float().mean())

@@ -95,3 +95,9 @@ def file_digest(path: str | os.PathLike, length: int = 16) -> str:
 
 def is_finite_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def safe_name(name: str) -> str:
+    """A path component made from a data name (sequence, camera) that cannot escape its folder."""
+    s = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))
+    return s if s not in ("", ".", "..") else "_"

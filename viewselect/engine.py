@@ -32,7 +32,7 @@ import torch
 from handflow.data.interhand import InterHandDataset, NoReadableImage, annotation_digest
 from handflow.data.rig import camera_angles
 from handflow.errors import HandflowError
-from handflow.io import write_json
+from handflow.io import safe_name, write_json
 from handflow.metrics import mpjpe, sample_std
 from handflow.model.pose_params import Y_DIM, joints_to_world
 from handflow.progress import make_progress
@@ -88,7 +88,7 @@ class ViewCache:
         self.key = key
 
     def path(self, capture: int, seq: str, cam: str) -> Path:
-        return self.dir / f"Capture{capture}" / _safe(seq) / f"cam{_safe(cam)}.json"
+        return self.dir / f"Capture{capture}" / safe_name(seq) / f"cam{safe_name(cam)}.json"
 
     def get(self, capture: int, seq: str, cam: str) -> dict | None:
         p = self.path(capture, seq, cam)
@@ -102,12 +102,6 @@ class ViewCache:
 
     def put(self, rec: dict) -> None:
         write_json(self.path(rec["capture"], rec["seq"], rec["camera"]), {**rec, "cache_key": self.key})
-
-
-def _safe(name: str) -> str:
-    """A path component that cannot escape the cache folder."""
-    s = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))
-    return s if s not in ("", ".", "..") else "_"
 
 
 class _ViewNoise:

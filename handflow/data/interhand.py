@@ -532,6 +532,13 @@ class InterHandDataset(torch.utils.data.Dataset):
         out.update(capture=capture, seq=seq, camera=cam_id, frame=used, skipped=skipped)
         return out
 
+    def image_hw(self, i: int) -> tuple[int, int]:
+        """``(H, W)`` px of item ``i``: from data.json, or by decoding the image when it lacks them."""
+        it = self.items[i]
+        if it.get("width") and it.get("height"):
+            return int(it["height"]), int(it["width"])
+        return tuple(self.load_full_image(i).shape[:2])
+
     def annotations(self, i: int) -> dict | None:
         """MultiHands annotations of item ``i`` (written by ``viewselect annotate``), ground truth first:
         ``pose (K,2,48)`` rad, ``shape (K,2,10)``, ``trans (K,2,3)`` m (world frame, NeuralAnnot semantics) and

@@ -142,13 +142,7 @@ class _EncoderModel(nn.Module):
     set_y_normalization = HandFlowNet.set_y_normalization
     normalize_y = HandFlowNet.normalize_y
     denormalize_y = HandFlowNet.denormalize_y
-
-    def _apply(self, fn, *args, **kwargs):
-        super()._apply(fn, *args, **kwargs)
-        hm = self.__dict__.get("hand_model")
-        if isinstance(hm, nn.Module):
-            hm._apply(fn, *args, **kwargs)
-        return self
+    _apply = HandFlowNet._apply  # moves the hand model (not a submodule) with the network
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """``images (B,3,S,S)`` in [0,1] -> ``ctx = v (B, feature_dim)``."""

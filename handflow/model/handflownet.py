@@ -98,7 +98,7 @@ class HandFlowNet(nn.Module):
 
     # ------------------------------------------------------------ bookkeeping
     def _apply(self, fn, *args, **kwargs):
-        super()._apply(fn, *args, **kwargs)
+        nn.Module._apply(self, fn, *args, **kwargs)  # explicit: the baselines share this method
         hm = self.__dict__.get("hand_model")
         if isinstance(hm, nn.Module):
             hm._apply(fn, *args, **kwargs)

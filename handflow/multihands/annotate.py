@@ -55,10 +55,10 @@ class AnnotateSummary:
 
 
 def hand_model_digest(hand_model) -> str:
-    h = hashlib.sha256()
-    for k, v in sorted(hand_model.state_dict().items()):
-        h.update(k.encode())
-        h.update(v.detach().cpu().float().contiguous().numpy().tobytes())
+    """The hand model's buffers (:func:`handflow.model.registry.model_digest`) plus its pose prior and faces."""
+    from handflow.model.registry import model_digest
+
+    h = hashlib.sha256(model_digest(hand_model).encode())
     for arr in (hand_model.hands_components, hand_model.hands_coeffs, hand_model.faces.numpy()):
         if arr is not None:
             h.update(np.ascontiguousarray(arr).tobytes())
@@ -68,13 +68,6 @@ def hand_model_digest(hand_model) -> str:
 def image_seed(seed: int, capture: int, seq: str, cam: str, frame: int) -> int:
     blob = f"multihands|{seed}|{capture}|{seq}|{cam}|{frame}".encode()
     return int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") & ((1 << 63) - 1)
-
-
-def _image_hw(dataset: InterHandDataset, i: int) -> tuple[int, int]:
-    it = dataset.items[i]
-    if it.get("width") and it.get("height"):
-        return int(it["height"]), int(it["width"])
-    return tuple(dataset.load_full_image(i).shape[:2])  # real data without sizes: decode once
 
 
 def annotate_split(dataset: InterHandDataset, hand_model, cfg: MultiHandsConfig, force: bool = False) -> AnnotateSummary:
@@ -105,13 +98,14 @@ def annotate_split(dataset: InterHandDataset, hand_model, cfg: MultiHandsConfig,
             t0 = time.perf_counter()
             for i in idx:
                 it = dataset.items[i]
-                g = dataset.geometry(i, _image_hw(dataset, i))
+                hw = dataset.image_hw(i)
+                g = dataset.geometry(i, hw)
                 counts.images += 1
                 if float(np.min(g["mvalid"])) < 1:
                     counts.skipped.append(f"cam{it['camera']} frame {it['frame']}")
                     progress.advance(task)
                     continue
-                tg = plaus.targets(g, _image_hw(dataset, i))
+                tg = plaus.targets(g, hw)
                 gen = torch.Generator().manual_seed(image_seed(cfg.seed, capture, seq, it["camera"], it["frame"]))
                 gt = {k: torch.as_tensor(g[k], dtype=torch.float32) for k in ("pose", "shape", "trans")}
                 ann, stats = walk_image(plaus, gt, tg, cfg, gen)

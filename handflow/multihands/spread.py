@@ -30,14 +30,12 @@ def annotation_spread(dataset: InterHandDataset) -> dict:
                            "all_depth_mm", "all_plane_mm")}
     images = annotated = 0
     for i in track(range(len(dataset)), "annotation spread"):
-        it = dataset.items[i]
         ann = dataset.annotations(i)
         images += 1
         if ann is None or len(ann["pose"]) < 2:
             continue
         annotated += 1
-        hw = (int(it["height"]), int(it["width"])) if it.get("height") else dataset.load_full_image(i).shape[:2]
-        g = dataset.geometry(i, hw)
+        g = dataset.geometry(i, dataset.image_hw(i))
         R, c = torch.as_tensor(g["R"], dtype=torch.float32), torch.as_tensor(g["campos"], dtype=torch.float32)
         cam = (ann["joints_world_mm"] - c) @ R.T  # (K,42,3)
         sd = cam.std(0, unbiased=True)  # (42,3)

@@ -31,15 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from handflow.errors import HandflowError
-from handflow.io import atomic_path
+from handflow.io import atomic_path, safe_name
 
 FORMAT = "handflow-multihands/1"
 ARRAYS = {"pose": (2, 48), "shape": (2, 10), "trans": (2, 3)}
-
-
-def _safe(name: str) -> str:
-    s = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))
-    return s if s not in ("", ".", "..") else "_"
 
 
 def multihands_dir(root: str | Path, split: str) -> Path:
@@ -47,7 +42,7 @@ def multihands_dir(root: str | Path, split: str) -> Path:
 
 
 def sequence_path(root: str | Path, split: str, capture: int, seq: str) -> Path:
-    return multihands_dir(root, split) / f"Capture{int(capture)}" / f"{_safe(seq)}.npz"
+    return multihands_dir(root, split) / f"Capture{int(capture)}" / f"{safe_name(seq)}.npz"
 
 
 def write_sequence(path: str | Path, camera: list[str], frame: list[int], annotations: list[dict], meta: dict) -> None:

@@ -49,24 +49,34 @@ def _ray_frame(tg: ImageTargets, wrists_mm: torch.Tensor) -> torch.Tensor:
 
 # MANO finger chains (joint indices 1..15, then the fingertip as source index 16..20 of the keypoints),
 # in the order of handflow.hand.model.INTERHAND_FROM_JOINTS_AND_TIPS.
-_CHAINS = ((1, 2, 3, 17), (4, 5, 6, 18), (7, 8, 9, 20), (10, 11, 12, 19), (13, 14, 15, 16))
+def _distal_table() -> torch.Tensor:
+    """``(15, 42)`` bool for the right hand: which InterHand keypoints each MANO finger joint (1..15) moves.
+
+    MANO finger chains are joint indices then the fingertip (source index 16..20 of
+    :data:`handflow.hand.model.INTERHAND_FROM_JOINTS_AND_TIPS`); a joint's rotation moves only what lies
+    further along its finger.
+    """
+    from handflow.hand.model import INTERHAND_FROM_JOINTS_AND_TIPS
+
+    chains = ((1, 2, 3, 17), (4, 5, 6, 18), (7, 8, 9, 20), (10, 11, 12, 19), (13, 14, 15, 16))
+    keypoint_of = {src: k for k, src in enumerate(INTERHAND_FROM_JOINTS_AND_TIPS)}
+    table = torch.zeros(15, 42, dtype=torch.bool)
+    for chain in chains:
+        for i, j in enumerate(chain[:3]):
+            table[j - 1, [keypoint_of[s] for s in chain[i + 1:]]] = True
+    return table
+
+
+_DISTAL = _distal_table()
 
 
 def free_joints(occluded: torch.Tensor) -> torch.Tensor:
     """``(2,15)`` bool: MANO finger joints whose every keypoint further along the finger is occluded.
 
-    ``occluded (42,)`` bool in InterHand order. A joint's rotation moves only the keypoints distal to it.
+    ``occluded (42,)`` bool in InterHand order.
     """
-    from handflow.hand.model import INTERHAND_FROM_JOINTS_AND_TIPS
-
-    keypoint_of = {src: k for k, src in enumerate(INTERHAND_FROM_JOINTS_AND_TIPS)}
-    free = torch.zeros(2, 15, dtype=torch.bool)
-    for h in range(2):
-        for chain in _CHAINS:
-            for i, j in enumerate(chain[:3]):
-                distal = [21 * h + keypoint_of[s] for s in chain[i + 1:]]
-                free[h, j - 1] = bool(occluded[distal].all())
-    return free
+    right, left = _DISTAL, _DISTAL.roll(21, dims=1)
+    return torch.stack([(~t | occluded).all(-1) for t in (right, left)])
 
 
 def perturb(plaus: Plausibility, pose, shape, trans_m, frame: torch.Tensor, cfg: MultiHandsConfig,
