@@ -58,6 +58,7 @@ class LossConfig:
     w_detmag: float = 5e-4
     w_y: float = 1e-3
     w_j3d: float = 5.0
+    w_j3d_rr: float = 0.0
     w_j2d: float = 0.5
     w_j2d_samples: float = 0.05
     w_q: float = 0.1
@@ -71,7 +72,7 @@ class LossConfig:
             raise HandflowError(f"loss.detmag_at: {self.detmag_at!r} is not 'annotations' or 'samples'")
         if self.n_samples < 0:
             raise HandflowError(f"loss.n_samples must be >= 0, found {self.n_samples}")
-        for name in ("w_nll", "w_detmag", "w_y", "w_j3d", "w_j2d", "w_j2d_samples", "w_q", "nll_noise"):
+        for name in ("w_nll", "w_detmag", "w_y", "w_j3d", "w_j3d_rr", "w_j2d", "w_j2d_samples", "w_q", "nll_noise"):
             if getattr(self, name) < 0:
                 raise HandflowError(f"loss.{name} must be >= 0, found {getattr(self, name)}")
 
@@ -141,6 +142,11 @@ def pose_terms(model, y_all: torch.Tensor, tg: LossTargets, cfg: LossConfig) -> 
     jv = torch.ones(B, 42, dtype=dtype, device=y.device) if tg.joints_valid is None else tg.joints_valid.to(dtype)
     d3 = ((joints[:, 0] - gt_cam) / 1000.0) ** 2  # metres², camera frame
     j3d = (d3.sum(-1) * jv).sum(-1).mean()
+    # Each hand at its own wrist: the articulation alone. The camera-frame term above is dominated by the
+    # root depth error (hundreds of mm early on), which leaves the fingers almost no gradient.
+    jv_rr = jv * jv[:, list(WRIST)].repeat_interleave(21, 1)  # a joint counts when it and its wrist are valid
+    d3_rr = ((rel[:, 0] - gt_rel) / 1000.0) ** 2
+    j3d_rr = (d3_rr.sum(-1) * jv_rr).sum(-1).mean()
     with torch.no_grad():
         mpjpe = ((rel[:, 0] - gt_rel).norm(dim=-1) * jv).sum() / jv.sum().clamp_min(1)
 
@@ -152,7 +158,7 @@ def pose_terms(model, y_all: torch.Tensor, tg: LossTargets, cfg: LossConfig) -> 
     j2d_samples = e2[:, 1:].mean() if y_all.shape[1] > 1 else e2.new_zeros(())
 
     l_q = orthonormal_penalty(y_all).mean()
-    return {"y": l_y, "j3d": j3d, "j2d_mode": j2d_mode, "j2d_samples": j2d_samples, "q": l_q, "mpjpe_rr_mm": mpjpe}
+    return {"y": l_y, "j3d": j3d, "j3d_rr": j3d_rr, "j2d_mode": j2d_mode, "j2d_samples": j2d_samples, "q": l_q, "mpjpe_rr_mm": mpjpe}
 
 
 def handflow_loss(model, ctx: torch.Tensor, tg: LossTargets, cfg: LossConfig | None = None):
@@ -194,7 +200,8 @@ def handflow_loss(model, ctx: torch.Tensor, tg: LossTargets, cfg: LossConfig | N
         detmag = (-logdet).mean()
 
     t = pose_terms(model, y_all, tg, cfg)
-    l_y, j3d, j2d_mode, j2d_samples, l_q = (t[k] for k in ("y", "j3d", "j2d_mode", "j2d_samples", "q"))
+    l_y, j3d, j3d_rr, j2d_mode, j2d_samples, l_q = (
+        t[k] for k in ("y", "j3d", "j3d_rr", "j2d_mode", "j2d_samples", "q"))
     mpjpe = t["mpjpe_rr_mm"]
 
     total = (
@@ -202,6 +209,7 @@ def handflow_loss(model, ctx: torch.Tensor, tg: LossTargets, cfg: LossConfig | N
         + cfg.w_detmag * detmag
         + cfg.w_y * l_y
         + cfg.w_j3d * j3d
+        + cfg.w_j3d_rr * j3d_rr
         + cfg.w_j2d * j2d_mode
         + cfg.w_j2d_samples * j2d_samples
         + cfg.w_q * l_q
@@ -211,6 +219,7 @@ def handflow_loss(model, ctx: torch.Tensor, tg: LossTargets, cfg: LossConfig | N
         "detmag": float(detmag.detach()),
         "y": float(l_y.detach()),
         "j3d": float(j3d.detach()),
+        "j3d_rr": float(j3d_rr.detach()),
         "j2d_mode": float(j2d_mode.detach()),
         "j2d_samples": float(j2d_samples.detach()),
         "q": float(l_q.detach()),

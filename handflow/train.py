@@ -22,6 +22,7 @@ import torch.distributed as dist
 
 from handflow.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
 from handflow.config import load_config, to_dict
+from handflow.data.synth import SynthConfig
 from handflow.errors import HandflowError
 from handflow.hand.model import HandModel
 from handflow.io import write_text
@@ -41,6 +42,9 @@ class DataConfig:
     train_selection: str | None = None
     val_max_images: int = 240
     annotations: int = 1  # per training image: 1 = ground truth only, more = MultiHands (`viewselect annotate`)
+    # With root = None: the training split comes from a synthetic capture of these sizes (generated once into
+    # the cache) instead of the embedded default's 960 training frames; validation stays on the default's.
+    synth: SynthConfig | None = None
 
 
 @dataclass
@@ -64,7 +68,8 @@ class TrainConfig:
     val_samples: int = 20
     init_from: str | None = None  # checkpoint whose encoder (and any same-shaped weights) start the run
     init_encoder_only: bool = True  # with init_from: take the image encoder only, the rest starts fresh
-    amp: bool = True  # bfloat16 autocast of the encoder on CUDA; ignored on CPU
+    amp: bool = True  # bfloat16 autocast of the encoder on CUDA
+    amp_cpu: bool = False  # the same on CPU (AVX512-BF16 / AMX machines); see reports/training-recipe.md
 
     def __post_init__(self):
         o = self.optim
@@ -105,15 +110,16 @@ def _lr_at(step: int, total: int, o: OptimConfig) -> float:
 class _TrainStep(torch.nn.Module):
     """The whole loss as one ``forward`` so DistributedDataParallel sees every parameter use."""
 
-    def __init__(self, model, loss_cfg: LossConfig, amp: bool):
+    def __init__(self, model, loss_cfg: LossConfig, amp: bool, amp_cpu: bool = False):
         super().__init__()
         self.model = model
         self.loss_cfg = loss_cfg
         self.amp = amp
+        self.amp_cpu = amp_cpu
 
     def forward(self, images, targets: LossTargets):
-        if self.amp and images.is_cuda:
-            with torch.autocast("cuda", dtype=torch.bfloat16):
+        if (self.amp and images.is_cuda) or (self.amp_cpu and not images.is_cuda):
+            with torch.autocast(images.device.type, dtype=torch.bfloat16):
                 ctx = self.model.encode(images)
             ctx = ctx.float()
         else:
@@ -245,8 +251,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
         torch.manual_seed(cfg.seed)
         hand_model = HandModel.from_dir(cfg.data.mano_dir)
         root = Path(cfg.data.root) if cfg.data.root else ensure_default_data()
+        train_root = ensure_default_data(cfg.data.synth) if cfg.data.synth and not cfg.data.root else root
         S = cfg.model.crop_px
-        train_data = preload_split(root, cfg.data.train_split, S, hand_model, cfg.data.train_selection,
+        train_data = preload_split(train_root, cfg.data.train_split, S, hand_model, cfg.data.train_selection,
                                    annotations=cfg.data.annotations)
         _fix_mode_annotations(train_data, cfg.seed)
         val_data = preload_split(root, cfg.data.val_split, S, hand_model, max_images=cfg.data.val_max_images)
@@ -281,7 +288,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
             with torch.no_grad():
                 images, tg = _targets(train_data, first, dev)
                 model.data_init(tg.y[:, 0], model.encode(images))
-        step_module = _TrainStep(model, cfg.loss, cfg.amp)
+        step_module = _TrainStep(model, cfg.loss, cfg.amp, cfg.amp_cpu)
         if world > 1:
             step_module = torch.nn.parallel.DistributedDataParallel(step_module)
         if rank == 0:

@@ -217,14 +217,14 @@ class _EncoderModel(nn.Module):
         y = torch.where(mask[..., None], y, self.y_mean.to(y.dtype))
         nll, y_all, extra = self._fit(ctx, y, mask, cfg)
         t = pose_terms(self, y_all, tg, cfg)
-        total = (cfg.w_y * t["y"] + cfg.w_j3d * t["j3d"] + cfg.w_j2d * t["j2d_mode"]
+        total = (cfg.w_y * t["y"] + cfg.w_j3d * t["j3d"] + cfg.w_j3d_rr * t["j3d_rr"] + cfg.w_j2d * t["j2d_mode"]
                  + cfg.w_j2d_samples * t["j2d_samples"] + cfg.w_q * t["q"])
         parts = {}
         if nll is not None:
             total = cfg.w_nll * nll + total
             parts["nll"] = float(nll.detach())
         parts.update({k: float(v.detach()) for k, v in extra.items()})
-        parts.update({k: float(t[k].detach()) for k in ("y", "j3d", "j2d_mode", "j2d_samples", "q")})
+        parts.update({k: float(t[k].detach()) for k in ("y", "j3d", "j3d_rr", "j2d_mode", "j2d_samples", "q")})
         parts["total"] = float(total.detach())
         parts["mpjpe_rr_mm"] = float(t["mpjpe_rr_mm"])
         return total, parts
