@@ -292,7 +292,7 @@ def rank(
 def report(
     html: bool = typer.Option(False, "--html", help="Write one self-contained HTML file (the default format)."),
     format: Optional[str] = typer.Option(None, "--format", help="html (default) or md (Markdown + PNG folder)."),
-    out: Optional[Path] = typer.Option(None, help="Output (default: reports/view-report.html; md: reports/view-report/)."),
+    out: Optional[Path] = typer.Option(None, help="Output (default: viewselect-results/view-report.html; md: viewselect-results/view-report/)."),
     sequence: str = typer.Option("Capture0-1", help="Capture0-1, Capture3, Capture0/SEQ_NAME or a comma list."),
     data_root: Optional[Path] = typer.Option(None, help="InterHand2.6M-layout root (default: embedded synthetic capture)."),
     split: str = typer.Option("test", help="Split holding the sequences."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -65,6 +66,28 @@ def _check(req: RankRequest) -> None:
         raise HandflowError(f"unknown --strategy {req.strategy!r} (expected ambiguity or coverage)")
     if req.strategy == "coverage" and req.keep is None:
         raise HandflowError("--strategy coverage needs --keep K")
+    for name, value, low in (("--drop", req.drop, 0), ("--keep", req.keep, 1)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise HandflowError(f"{name} expects a whole number of cameras, found {value!r}")
+        if value is not None and value < low:
+            raise HandflowError(f"{name} {value} is out of range: must be at least {low}")
+    if req.max_ambiguity_mm is not None:
+        m = req.max_ambiguity_mm
+        if isinstance(m, bool) or not isinstance(m, (int, float)) or not math.isfinite(m) or m < 0:
+            raise HandflowError(f"--max-ambiguity must be a non-negative number of mm, found {m!r}")
+    if not (math.isfinite(req.pixel_noise_px) and req.pixel_noise_px >= 0):
+        raise HandflowError(f"pixel noise must be >= 0 px, found {req.pixel_noise_px!r}")
+
+
+def check_counts(req: RankRequest, n_cameras: int) -> None:
+    """``--drop K`` (0 ≤ K < C) and ``--keep K`` (1 ≤ K ≤ C) against the C cameras to be scored:
+    called before any view is scored, so a wrong K costs nothing."""
+    if req.drop is not None and req.drop > n_cameras - 1:
+        raise HandflowError(f"--drop {req.drop} is out of range: must be between 0 and {n_cameras - 1} "
+                            f"for {n_cameras} cameras")
+    if req.keep is not None and req.keep > n_cameras:
+        raise HandflowError(f"--keep {req.keep} is out of range: must be between 1 and {n_cameras} "
+                            f"for {n_cameras} cameras")
 
 
 def resolve_model_path(model: str | None) -> Path:
@@ -88,6 +111,18 @@ def run_rank(req: RankRequest) -> RankOutcome:
         return _run_rank(req, proc)
     finally:
         proc.leave()
+
+
+def _scored_cameras(ds: InterHandDataset, pairs, cameras: list[str] | None) -> set[str]:
+    """The camera ids that will be scored over the selected sequences (unknown ids are
+    reported by :func:`viewselect.engine.evaluate_views`)."""
+    ids = {c for capture, seq in pairs for c in ds.camera_ids(capture, seq)}
+    if cameras is None:
+        return ids
+    unknown = [c for c in cameras if c not in ids]
+    if unknown:
+        raise HandflowError(f"unknown camera {unknown[0]!r} in --cameras (not in the selected sequences)")
+    return set(cameras)
 
 
 def _view_order(ds: InterHandDataset, pairs) -> dict:
@@ -115,6 +150,7 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
     crop_px = model.cfg.crop_px
     ds = InterHandDataset(root, req.split, crop_px=crop_px, mano_dir=req.mano_dir, skip_bad_images=True)
     pairs = select_sequences(req.sequence, ds.available())
+    check_counts(req, len(_scored_cameras(ds, pairs, req.cameras)))
     key = model_digest(model)
     skipped_views: list[dict] = []
     records = evaluate_views(model, key, ds, pairs, req.rank, default_cache_root(), cameras=req.cameras,

@@ -40,7 +40,8 @@ from viewselect.ranking import RANKER_LABELS
 from viewselect.rank import RankOutcome, RankRequest, resolve_model_path, run_rank
 
 FORMATS = ("html", "md")
-DEFAULT_OUT = {"html": Path("reports/view-report.html"), "md": Path("reports/view-report")}
+# beside rank's tables, never inside the repository's tracked reports/
+DEFAULT_OUT = {"html": Path("viewselect-results/view-report.html"), "md": Path("viewselect-results/view-report")}
 
 
 @dataclass
