@@ -5,9 +5,10 @@ synthetic capture (generated into a temporary cache). The training step includes
 NLL/DetMag passes, the mode and 2 samples lifted through the hand model, and the optimiser; the
 reference is the encoder's forward + backward + optimiser on the same batch.
 
-Data loading: ``train`` reads the split once through ``handflow.data.preload.preload_split`` (JPEG
-decode + crop done once, cached on disk as uint8 crop tensors) and each step only indexes those
-tensors (``_targets``: gather + uint8 -> float). ``batch_fetch_ms`` measures that per step and
+Data loading: ``train`` decodes the split once into the crop store (``handflow.data.preload.open_split``:
+JPEG decode + crop done once, uint8 crops on disk); here the split is read whole (``preload_split``) and
+each step only indexes those tensors (``_targets``: gather + uint8 -> float); ``bench_store`` measures
+reading every batch from the store instead. ``batch_fetch_ms`` measures that per step and
 ``data_fraction_of_step`` its share of a step: the CPU never waits for JPEG decode during
 training, so worker processes would only add inter-process copies. ``preload_ms_per_image`` is
 the one-time decode + crop cost per image.
@@ -45,7 +46,7 @@ def run(repeats: int = 5) -> dict:
             root = synthesize(load_synth_config(REPO / "configs" / "synth" / "tiny.toml"), Path(tmp) / "tiny")
             hm = HandModel.from_dir()
             t0 = time.perf_counter()
-            data = preload_split(root, "train", cfg.model.crop_px, hm, use_cache=False)
+            data = preload_split(root, "train", cfg.model.crop_px, hm)
             preload_s = time.perf_counter() - t0
         finally:
             if old is None:
@@ -97,7 +98,7 @@ def notes(f: dict) -> str:
     met = "met" if r >= 0.75 else "**not met**"
     return (f"Target: training step images/s >= 0.75 of the encoder's forward + backward: {r:.2f} ({met}). "
             f"Data loading takes {f['data_fraction_of_step']:.1%} of a step ({f['batch_fetch_ms']:.1f} ms per batch): "
-            "`train` decodes and crops every image once (`preload_split`, "
+            "`train` decodes and crops every image once (`open_split`, "
             f"{f['preload_ms_per_image']:.1f} ms per image, cached on disk) and a step only indexes uint8 tensors, "
             "so the CPU never waits for JPEG decode and worker processes would add nothing but copies.")
 

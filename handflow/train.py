@@ -22,6 +22,7 @@ import torch.distributed as dist
 
 from handflow.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
 from handflow.config import load_config, to_dict
+from handflow.data.store import CropStore
 from handflow.data.synth import SynthConfig
 from handflow.errors import HandflowError
 from handflow.hand.model import HandModel
@@ -130,37 +131,50 @@ class _TrainStep(torch.nn.Module):
         return handflow_loss(self.model, ctx, targets, self.loss_cfg)
 
 
-def _targets(data: dict, idx: torch.Tensor, device) -> tuple[torch.Tensor, LossTargets]:
-    images = data["image"][idx].to(device).float() / 255.0
-    if "ann_y" in data:  # MultiHands: all annotations, L_y / L_J3D on the one fixed for each image
-        y = data["ann_y"][idx].to(device)
-        mask = data["ann_mask"][idx].to(device)
-        mode_index = data["mode_index"][idx].to(device)
-        joints = data["ann_joints_cam_mm"][idx].to(device)[torch.arange(len(idx), device=device), mode_index]
+_BATCH_COLUMNS = ("image", "y", "joints_cam_mm", "joints_crop_px", "joint_visible", "joint_valid", "K_crop")
+_ANN_COLUMNS = ("ann_y", "ann_mask", "ann_joints_cam_mm")
+
+
+def _targets(data, idx: torch.Tensor, device, mode_index: torch.Tensor | None = None
+             ) -> tuple[torch.Tensor, LossTargets]:
+    """One batch: ``data`` a :class:`CropStore` (rows read from disk) or a dict of in-memory columns.
+
+    ``mode_index (N,)``: with MultiHands annotations, the one annotation per image that ``L_y`` / ``L_J3D``
+    use for the whole run (:func:`_fix_mode_annotations`); ``None`` = the ground truth.
+    """
+    multi = "ann_y" in (data.columns if isinstance(data, CropStore) else data)
+    cols = _BATCH_COLUMNS + (_ANN_COLUMNS if multi else ())
+    b = data.rows(idx, cols) if isinstance(data, CropStore) else {k: data[k][idx] for k in cols}
+    b = {k: v.to(device) for k, v in b.items()}
+    images = b["image"].float() / 255.0
+    n = len(idx)
+    if multi:  # MultiHands: all annotations, L_y / L_J3D on the one fixed for each image
+        y, mask = b["ann_y"], b["ann_mask"]
+        mi = (mode_index[idx] if mode_index is not None else torch.zeros(n, dtype=torch.long)).to(device)
+        joints = b["ann_joints_cam_mm"][torch.arange(n, device=device), mi]
     else:
-        y = data["y"][idx].to(device)[:, None]  # K = 1: the ground truth
-        mask = None
-        mode_index = torch.zeros(len(idx), dtype=torch.long, device=device)
-        joints = data["joints_cam_mm"][idx].to(device)
+        y, mask = b["y"][:, None], None  # K = 1: the ground truth
+        mi = torch.zeros(n, dtype=torch.long, device=device)
+        joints = b["joints_cam_mm"]
     tg = LossTargets(
         y=y,
-        mode_index=mode_index,
+        mode_index=mi,
         joints_cam_mm=joints,
-        joints2d_px=data["joints_crop_px"][idx].to(device),
-        visible=data["joint_visible"][idx].to(device) * data["joint_valid"][idx].to(device),
-        K_crop=data["K_crop"][idx].to(device),
+        joints2d_px=b["joints_crop_px"],
+        visible=b["joint_visible"] * b["joint_valid"],
+        K_crop=b["K_crop"],
         mask=mask,
-        joints_valid=data["joint_valid"][idx].to(device),
+        joints_valid=b["joint_valid"],
     )
     return images, tg
 
 
-def _fix_mode_annotations(data: dict, seed: int) -> None:
-    """HandFlow: one annotation per image, drawn once, is the L_y / L_J3D target for the whole run."""
-    if "ann_mask" in data:
-        count = data["ann_mask"].sum(1)
-        u = torch.rand(len(count), generator=torch.Generator().manual_seed(seed + 7919))
-        data["mode_index"] = (u * count).long().clamp(max=count - 1)
+def _fix_mode_annotations(ann_mask: torch.Tensor, seed: int) -> torch.Tensor:
+    """HandFlow: one annotation per image, drawn once, is the L_y / L_J3D target for the whole run.
+    ``ann_mask (N,A)`` -> ``(N,)`` annotation indices."""
+    count = ann_mask.sum(1)
+    u = torch.rand(len(count), generator=torch.Generator().manual_seed(seed + 7919))
+    return (u * count).long().clamp(max=count - 1)
 
 
 def _init_weights(model, path: str, encoder_only: bool) -> None:
@@ -231,7 +245,7 @@ def _non_finite(what: str, epoch: int, it: int, ckpt_path: Path) -> HandflowErro
 # ------------------------------------------------------------------------------------------ training
 def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: str | None = None) -> dict:
     """Train; returns the last epoch's log row. Writes ``out_dir/{last.pt, log.csv, config.json}``."""
-    from handflow.data.preload import preload_split
+    from handflow.data.preload import open_split, preload_split
     from handflow.data.synth import ensure_default_data
 
     out_dir = Path(out_dir)
@@ -253,11 +267,12 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
         root = Path(cfg.data.root) if cfg.data.root else ensure_default_data()
         train_root = ensure_default_data(cfg.data.synth) if cfg.data.synth and not cfg.data.root else root
         S = cfg.model.crop_px
-        train_data = preload_split(train_root, cfg.data.train_split, S, hand_model, cfg.data.train_selection,
-                                   annotations=cfg.data.annotations)
-        _fix_mode_annotations(train_data, cfg.seed)
+        train_data = open_split(train_root, cfg.data.train_split, S, hand_model, cfg.data.train_selection,
+                                annotations=cfg.data.annotations)
+        mode_index = (_fix_mode_annotations(train_data.column("ann_mask"), cfg.seed)
+                      if "ann_mask" in train_data.columns else None)
         val_data = preload_split(root, cfg.data.val_split, S, hand_model, max_images=cfg.data.val_max_images)
-        N = len(train_data["image"])
+        N = len(train_data)
         o = cfg.optim
         steps_per_epoch = N // o.batch_size
         if steps_per_epoch < 1:
@@ -281,12 +296,12 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
         else:
             if cfg.init_from:
                 _init_weights(model, cfg.init_from, cfg.init_encoder_only)
-            y = train_data["y"]
+            y = train_data.column("y")
             model.set_y_normalization(y.mean(0), y.std(0))
             gen = torch.Generator().manual_seed(cfg.seed)
             first = torch.randperm(N, generator=gen)[: max(o.batch_size, 64)]
             with torch.no_grad():
-                images, tg = _targets(train_data, first, dev)
+                images, tg = _targets(train_data, first, dev, mode_index)
                 model.data_init(tg.y[:, 0], model.encode(images))
         step_module = _TrainStep(model, cfg.loss, cfg.amp, cfg.amp_cpu)
         if world > 1:
@@ -312,7 +327,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
                     for group in optim.param_groups:
                         group["lr"] = _lr_at(step, total_steps, o)
                     idx = order[it * o.batch_size : (it + 1) * o.batch_size][rank::world]
-                    images, tg = _targets(train_data, idx, dev)
+                    images, tg = _targets(train_data, idx, dev, mode_index)
                     total, parts = step_module(images, tg)
                     if not torch.isfinite(total):
                         raise _non_finite("loss", epoch, it, ckpt_path)

@@ -1,27 +1,28 @@
-"""A split decoded once into memory as tensors (crops as uint8), cached on disk.
+"""A split decoded once into a crop store on disk (:mod:`handflow.data.store`), read by batch or whole.
 
-Training reads the same crops every epoch; JPEG decoding and cropping once (and caching the result
-keyed by the data manifest and crop size) keeps the training loop busy with the network instead.
+Training reads the same crops every epoch; JPEG decoding and cropping once (keyed by the data manifest
+and crop size) keeps the training loop busy with the network instead.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import torch
 
 from handflow.data.interhand import InterHandDataset, annotation_digest
 from handflow.data.synth import cache_dir
+from handflow.data.store import CropStore, StoreWriter
 from handflow.errors import HandflowError
-from handflow.io import atomic_path
 from handflow.model.pose_params import y_from_mano
 from handflow.progress import track
 
 KEYS = ("image", "K_crop", "joints_cam_mm", "joints_crop_px", "joint_valid", "joint_visible", "R", "campos_mm",
         "mano_pose", "mano_shape", "mano_trans_m")
-PRELOAD_VERSION = 2  # bump whenever the stored ground truth y changes meaning
+PRELOAD_VERSION = 3  # bump whenever the stored ground truth y changes meaning
 
 
 def _multihands_digest(root: Path, split: str) -> str:
@@ -40,20 +41,24 @@ def _data_key(root: Path, split: str, crop_px: int, selection: str | None, max_i
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def preload_split(root: str | Path, split: str, crop_px: int, hand_model, selection: str | None = None,
-                  max_images: int | None = None, use_cache: bool = True, annotations: int = 1,
-                  max_frames: int | None = None) -> dict[str, torch.Tensor]:
-    """Every usable image of a split: ``image (N,3,S,S) uint8``, ``y (N,218)`` ground truth, geometry.
+def open_split(root: str | Path, split: str, crop_px: int, hand_model, selection: str | None = None,
+               max_images: int | None = None, annotations: int = 1, max_frames: int | None = None,
+               chunk: int = 256) -> CropStore:
+    """Every usable image of a split as a :class:`~handflow.data.store.CropStore` on disk (built on first use).
 
-    Images where a hand has no MANO parameters cannot give a ground-truth ``y`` and are skipped;
-    their count is returned as ``skipped_no_mano``. ``max_images`` takes an evenly spaced subset,
-    ``max_frames`` the first frames of each sequence.
+    The store holds ``image (N,3,S,S) uint8``, ``y (N,218)`` ground truth and the geometry (columns:
+    :mod:`handflow.data.store`). It is built streaming, ``chunk`` images at a time, so building and training
+    take memory for a chunk or a batch, never for the split. Images where a hand has no MANO parameters
+    cannot give a ground-truth ``y`` and are skipped (``meta["skipped_no_mano"]``). ``max_images`` takes an
+    evenly spaced subset, ``max_frames`` the first frames of each sequence.
 
-    ``annotations > 1`` also loads up to that many MultiHands annotations per image (``viewselect
+    ``annotations > 1`` also stores up to that many MultiHands annotations per image (``viewselect
     annotate``; ground truth first): ``ann_y (N,A,218)``, ``ann_joints_cam_mm (N,A,42,3)`` and ``ann_mask (N,A)``
     (padding rows repeat the ground truth and are masked). Images of sequences without a MultiHands file
-    keep their ground truth only; ``no_multihands`` counts them. A split with no MultiHands file at all
+    keep their ground truth only (``meta["no_multihands"]``). A split with no MultiHands file at all
     is an error (annotate it first).
+
+    The store is keyed by the data manifest, crop size and selection: a changed dataset gets a new store.
     """
     root = Path(root)
     if annotations > 1:
@@ -63,49 +68,72 @@ def preload_split(root: str | Path, split: str, crop_px: int, hand_model, select
             raise HandflowError(f"no MultiHands annotations for split {split!r} under {root}: run "
                                 f"`viewselect annotate --split {split}` first")
     key = _data_key(root, split, crop_px, selection, max_images, annotations, max_frames)
-    cache = cache_dir() / "preload" / f"{split}-{key}.pt"
-    if use_cache and cache.is_file():
+    path = cache_dir() / "crops" / f"{split}-{key}"
+    if (path / "meta.json").is_file():
         try:
-            return torch.load(cache, weights_only=True)
-        except Exception:  # a damaged cache is rebuilt, never trusted
-            cache.unlink(missing_ok=True)
+            return CropStore(path)
+        except HandflowError:  # a damaged store is rebuilt, never trusted
+            shutil.rmtree(path, ignore_errors=True)
     ds = InterHandDataset(root, split, selection=selection, crop_px=crop_px, max_frames=max_frames)
     if len(ds) == 0:
         raise HandflowError(f"split {split!r} under {root} holds no images")
     idx = list(range(len(ds)))
     if max_images is not None and max_images < len(idx):
         idx = torch.linspace(0, len(ds) - 1, max_images).round().long().tolist()
-    rows = {k: [] for k in KEYS}
-    ann_rows: list[dict | None] = []
-    skipped = 0
-    for i in track(idx, f"decoding {split} images"):
-        s = ds[i]
-        if float(s["mano_valid"].min()) < 1:
-            skipped += 1
-            continue
-        for k in KEYS:
-            rows[k].append(s[k])
+    writer = StoreWriter(path)
+    try:
+        skipped = missing = 0
+        rows = {k: [] for k in KEYS}
+        ann_rows: list[dict | None] = []
+
+        def flush():
+            nonlocal missing
+            if not rows["image"]:
+                return
+            out = {k: torch.stack(v) for k, v in rows.items()}
+            # to uint8 at once: a float copy of a whole split's crops does not fit in memory at scale
+            out["image"] = (out["image"] * 255).round().to(torch.uint8)
+            with torch.no_grad():
+                out["y"] = y_from_mano(out["mano_pose"], out["mano_shape"], out["mano_trans_m"], out["R"],
+                                       out["campos_mm"], out["K_crop"], crop_px, hand_model).float()
+            if annotations > 1:
+                ann = _annotation_tensors(out, ann_rows, annotations, crop_px, hand_model)
+                missing += int(ann.pop("no_multihands"))
+                out.update(ann)
+            writer.append(out)
+            for v in rows.values():
+                v.clear()
+            ann_rows.clear()
+
+        for i in track(idx, f"decoding {split} images"):
+            s = ds[i]
+            if float(s["mano_valid"].min()) < 1:
+                skipped += 1
+                continue
+            for k in KEYS:
+                rows[k].append(s[k])
+            if annotations > 1:
+                ann_rows.append(ds.annotations(i))
+            if len(rows["image"]) >= chunk:
+                flush()
+        flush()
+        if writer.count == 0:
+            raise HandflowError(f"split {split!r} under {root}: no image has MANO parameters for both hands")
+        extra = {"skipped_no_mano": skipped, "root": str(root), "split": split, "crop_px": crop_px}
         if annotations > 1:
-            ann_rows.append(ds.annotations(i))
-    if not rows["image"]:
-        raise HandflowError(f"split {split!r} under {root}: no image has MANO parameters for both hands")
-    out = {k: torch.stack(v) for k, v in rows.items()}
-    out["image"] = (out["image"] * 255).round().to(torch.uint8)
-    ys = []
-    with torch.no_grad():
-        for a in range(0, len(out["image"]), 512):
-            sl = slice(a, a + 512)
-            ys.append(y_from_mano(out["mano_pose"][sl], out["mano_shape"][sl], out["mano_trans_m"][sl], out["R"][sl],
-                                  out["campos_mm"][sl], out["K_crop"][sl], crop_px, hand_model))
-    out["y"] = torch.cat(ys).float()
-    if annotations > 1:
-        out.update(_annotation_tensors(out, ann_rows, annotations, crop_px, hand_model))
-    out["skipped_no_mano"] = torch.tensor(skipped)
-    if use_cache:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(cache) as tmp:
-            torch.save(out, tmp)
-    return out
+            extra["no_multihands"] = missing
+        return writer.finish(extra)
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def preload_split(root: str | Path, split: str, crop_px: int, hand_model, selection: str | None = None,
+                  max_images: int | None = None, annotations: int = 1,
+                  max_frames: int | None = None) -> dict[str, torch.Tensor]:
+    """:func:`open_split` read whole into memory: ``{column: (N, ...) tensor}`` plus ``skipped_no_mano``
+    (and ``no_multihands``). For splits that fit in memory (validation, evaluation); training reads by batch."""
+    return open_split(root, split, crop_px, hand_model, selection, max_images, annotations, max_frames).load()
 
 
 @torch.no_grad()

@@ -11,7 +11,7 @@ from handflow.train import _fix_mode_annotations, _targets, load_train_config, t
 
 def test_preload_annotations_ground_truth_first(tiny_multihands_root):
     hm = HandModel.from_dir()
-    data = preload_split(tiny_multihands_root, "train", 32, hm, annotations=4, use_cache=False)
+    data = preload_split(tiny_multihands_root, "train", 32, hm, annotations=4)
     assert data["ann_y"].shape[1:] == (4, 218) and data["ann_joints_cam_mm"].shape[1:] == (4, 42, 3)
     assert data["ann_mask"][:, 0].all()
     annotated = data["ann_mask"].sum(1) > 1
@@ -23,14 +23,12 @@ def test_preload_annotations_ground_truth_first(tiny_multihands_root):
 
 def test_mode_annotation_fixed_and_targets_use_it(tiny_multihands_root):
     hm = HandModel.from_dir()
-    data = preload_split(tiny_multihands_root, "train", 32, hm, annotations=4, use_cache=False)
-    _fix_mode_annotations(data, seed=0)
-    first = data["mode_index"].clone()
-    _fix_mode_annotations(data, seed=0)
-    assert torch.equal(first, data["mode_index"])
+    data = preload_split(tiny_multihands_root, "train", 32, hm, annotations=4)
+    first = _fix_mode_annotations(data["ann_mask"], seed=0)
+    assert torch.equal(first, _fix_mode_annotations(data["ann_mask"], seed=0))
     assert (first < data["ann_mask"].sum(1)).all()
     idx = torch.arange(min(8, len(first)))
-    _, tg = _targets(data, idx, "cpu")
+    _, tg = _targets(data, idx, "cpu", first)
     assert tg.y.shape == (len(idx), 4, 218) and tg.mask.shape == (len(idx), 4)
     torch.testing.assert_close(tg.joints_cam_mm, data["ann_joints_cam_mm"][idx, first[idx]])
 
