@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 
 from handflow.errors import HandflowError
-from handflow.metrics import DEFAULT_BANDWIDTHS_MM, closest_farthest, mmd, mpjpe, mpjpe_occluded, sample_std
+from handflow.metrics import (DEFAULT_BANDWIDTHS_MM, closest_farthest, joint_sample_std, mmd, mpjpe, mpjpe_occluded,
+                              sample_std)
 from handflow.model.pose_params import Y_DIM
 
 ALIGNMENTS = ("global", "rrr", "rr")
@@ -72,7 +73,15 @@ def evaluate_split(model, data: dict, n_samples: int = 100, batch: int = 64, see
             m.add(f"constant_mpjpe_{al}_mm", mpjpe(const, gt, valid, al))
         m.add("sample_std_mm", sample_std(out["samples_joints"]))
         m.add("sample_std_rr_mm", sample_std(out["samples_joints"], alignment="rr"))
-    return {**m.result(), "images": int(len(data["image"])), "samples_per_image": n_samples}
+        # articulation spread on the joints the image hides vs those it shows (pooled over joints)
+        js = joint_sample_std(out["samples_joints"], alignment="rr")  # (b,42)
+        vis = data["joint_visible"][sl].to(device).bool() & valid.bool()
+        occ = ~data["joint_visible"][sl].to(device).bool() & valid.bool()
+        m.add("sample_std_rr_visible_mm", js[vis])
+        m.add("sample_std_rr_occluded_mm", js[occ])
+    res = m.result()
+    res["occluded_vs_visible_spread"] = res["sample_std_rr_occluded_mm"] / res["sample_std_rr_visible_mm"]
+    return {**res, "images": int(len(data["image"])), "samples_per_image": n_samples}
 
 
 @torch.no_grad()

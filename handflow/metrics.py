@@ -281,6 +281,19 @@ def mmd(
     return out.to(samples.dtype if samples.dtype.is_floating_point else torch.float64)
 
 
+def joint_sample_std(samples: torch.Tensor, alignment: str = "global") -> torch.Tensor:
+    """Per-joint sample standard deviation ``sqrt(trace(cov))``, mm: ``(..., N, 42, 3)`` -> ``(..., 42)``.
+
+    The unbiased (N−1) covariance after ``alignment`` (see :func:`align`); :func:`sample_std` is its mean
+    over the joints.
+    """
+    _check_keypoints(samples, "samples")
+    if samples.ndim < 3 or samples.shape[-3] < 2:
+        raise HandflowError(f"sample_std: need at least 2 samples along axis -3, found shape {tuple(samples.shape)}")
+    x = align(samples, alignment)
+    return x.var(dim=-3, correction=1).sum(dim=-1).sqrt()
+
+
 def sample_std(samples: torch.Tensor, alignment: str = "global") -> torch.Tensor:
     """Mean per-joint sample standard deviation, mm (the view ambiguity of DESIGN §7).
 
@@ -289,9 +302,4 @@ def sample_std(samples: torch.Tensor, alignment: str = "global") -> torch.Tensor
     from their mean, corrected for N — then the mean over the 42 joints. Returns ``(...)``.
     Invariant to rotating or translating all samples together (world vs camera frame).
     """
-    _check_keypoints(samples, "samples")
-    if samples.ndim < 3 or samples.shape[-3] < 2:
-        raise HandflowError(f"sample_std: need at least 2 samples along axis -3, found shape {tuple(samples.shape)}")
-    x = align(samples, alignment)
-    var = x.var(dim=-3, correction=1).sum(dim=-1)  # trace of the 3x3 covariance, (..., 42)
-    return var.sqrt().mean(dim=-1)
+    return joint_sample_std(samples, alignment).mean(dim=-1)

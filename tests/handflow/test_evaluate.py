@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from handflow.data.preload import preload_split
 from handflow.evaluate import evaluate_split
 from handflow.hand.model import HandModel
@@ -21,3 +23,24 @@ def test_evaluate_split_on_tiny_test(tiny_data_root, tiny_model):
     # aligning can only remove error components that Global keeps
     assert res["constant_mpjpe_rr_mm"] <= res["constant_mpjpe_global_mm"] + 1e-6
     assert res["sample_std_mm"] > 0
+
+
+def test_occluded_and_visible_spread_pool_the_right_joints(tiny_data_root, tiny_model):
+    import torch
+
+    from handflow.evaluate import _predictions
+    from handflow.metrics import joint_sample_std
+
+    hm = HandModel.from_dir()
+    model, _ = load_model(tiny_model, hm)
+    data = preload_split(tiny_data_root, "test", model.cfg.crop_px, hm)
+    res = evaluate_split(model, data, n_samples=4, batch=5)
+    # the same pooled means recomputed in one pass over all images
+    js = torch.cat([joint_sample_std(out["samples_joints"], "rr")
+                    for _, _, _, out in _predictions(model, data, 4, 5, 0)])
+    valid, shown = data["joint_valid"].bool(), data["joint_visible"].bool()
+    assert (valid & ~shown).any() and (valid & shown).any(), "the tiny capture has occluded and visible joints"
+    assert res["sample_std_rr_occluded_mm"] == pytest.approx(float(js[valid & ~shown].mean()), rel=1e-5)
+    assert res["sample_std_rr_visible_mm"] == pytest.approx(float(js[valid & shown].mean()), rel=1e-5)
+    assert res["occluded_vs_visible_spread"] == pytest.approx(
+        res["sample_std_rr_occluded_mm"] / res["sample_std_rr_visible_mm"])

@@ -217,3 +217,16 @@ def test_mmd_chunked_equals_unchunked(monkeypatch):
     full = mmd(x, y, annotation_mask=mask)
     monkeypatch.setattr(m, "_MMD_CHUNK", 2)
     torch.testing.assert_close(mmd(x, y, annotation_mask=mask), full, rtol=1e-12, atol=1e-15)
+
+
+def test_joint_sample_std_known_answer_and_mean():
+    from handflow.metrics import joint_sample_std
+
+    s = torch.zeros(2, 42, 3)
+    s[0, 0, 0], s[1, 0, 0] = 3.0, -3.0  # one joint at x = ±3 mm: unbiased var 18 mm², std 3·√2
+    s[:, 30, 2] = torch.tensor([1.0, 5.0])  # another at z = 1 / 5: var 8, std 2·√2
+    js = joint_sample_std(s, alignment="rr")  # wrists (20, 41) fixed at 0: RR changes nothing
+    expect = torch.zeros(42)
+    expect[0], expect[30] = 3 * 2**0.5, 2 * 2**0.5
+    torch.testing.assert_close(js, expect)
+    torch.testing.assert_close(sample_std(s, alignment="rr"), expect.mean())
