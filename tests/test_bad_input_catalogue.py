@@ -6,7 +6,10 @@ must contain (the file and/or field at fault). For every case:
 
 * the exit code is the documented one: 2 (``error: ...``) for bad input, 3 for a run that completed
   but skipped unreadable images (``warning: ...``);
-* stderr is exactly one line, starting ``error:`` / ``warning:``, containing the expected text;
+* stderr is exactly one line, starting ``error:`` / ``warning:``, containing the expected text: the file
+  (its path below the case's folder) and the field at fault, so the promise that every message names
+  both is checked, not just a keyword. ``{frame}``, ``{camera}`` and ``{key}`` in the text stand for the
+  frame / camera / weight the case broke (filled in from the case's data);
 * with exit 2 the output path does not exist afterwards (or, where it existed before, is byte for
   byte unchanged), and no temporary file (``.NAME.*.tmp``) is left anywhere in the case's folder; with exit 3 the outputs are complete and count the skips.
 
@@ -55,6 +58,7 @@ class Env:
     def __init__(self, tmp: Path, data: Path, model: Path, config: Path, mano: Path):
         self.tmp, self._data, self.model, self.config, self.mano = tmp, data, model, config, mano
         self.out = tmp / "out"
+        self.fields: dict[str, str] = {}  # what a setup broke, for the {placeholders} of the expected text
 
     def root(self) -> Path:
         root = self.tmp / "data"
@@ -89,9 +93,9 @@ class Case:
     area: str
     what: str  # the bad input, in words (goes into reports/reliability.md)
     setup: Callable[[Env], list]  # breaks something, returns the command line
-    expect: str  # text the one stderr line must contain
+    expect: str  # text the one stderr line must contain (paths relative to the case's folder)
     code: int = 2
-    check: Callable[[Env], None] | None = None  # extra checks of the outputs (exit 3 cases)
+    check: Callable[[Env], None] | None = None  # extra checks of the outputs or side effects
 
 
 # ------------------------------------------------------------------------------------------ setups
@@ -200,16 +204,25 @@ def _mano_wrong_shape(env):
 
 
 class _Evil:
+    """Unpickling this runs ``touch PATH``: the file existing afterwards means the code ran."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
     def __reduce__(self):
         import os
 
-        return (os.system, ("echo pwned",))
+        return (os.system, (f"touch '{self.path}'",))
 
 
 def _mano_code(env):
     d = env.mano_copy()
-    (d / "MANO_RIGHT.pkl").write_bytes(pickle.dumps({"v_template": _Evil()}))
+    (d / "MANO_RIGHT.pkl").write_bytes(pickle.dumps({"v_template": _Evil(env.tmp / "pwned")}))
     return env.rank(mano=d)
+
+
+def _no_code_ran(env):
+    assert not (env.tmp / "pwned").exists(), "unpickling the MANO file ran its code"
 
 
 def _mano_npz_objects(env):
@@ -249,6 +262,7 @@ def _other_arch_ckpt(env, path):
 
     payload = load_checkpoint(env.model)
     key = next(k for k, v in payload["state_dict"].items() if v.ndim == 2)
+    env.fields["key"] = key
     payload["state_dict"][key] = torch.zeros(3, 3)
     save_checkpoint(path, payload)
 
@@ -320,101 +334,120 @@ def _one_view_skipped(env):
     assert len(cams) == 7 and _first_cam(env.root()) not in set(cams["camera"]) and cams["keep"].sum() == 3
 
 
+SKIPPED_IMAGE = "skipped 1 unreadable image(s) and 0 view(s) with no readable image; listed in out/summary.json"
+SKIPPED_VIEW = "skipped 0 unreadable image(s) and 1 view(s) with no readable image; listed in out/summary.json"
+
 CASES = [
     # ---- images
     Case("images-folder-missing", "images", "`images/test` folder deleted", _rm_images_folder,
-         "missing images folder"),
+         "missing images folder: data/images/test"),
     Case("image-missing", "images", "one image referenced by data.json deleted (partial input)", _rm_one_image,
-         "skipped 1 unreadable image(s) and 0 view(s)", code=3, check=_one_image_skipped),
+         SKIPPED_IMAGE, code=3, check=_one_image_skipped),
     Case("image-missing-keep", "images", "one image deleted, `--keep 3` (triangulation over the kept views)",
-         _rm_one_image_keep, "skipped 1 unreadable image(s) and 0 view(s)", code=3, check=_one_image_skipped),
+         _rm_one_image_keep, SKIPPED_IMAGE, code=3, check=_one_image_skipped),
     Case("image-truncated", "images", "one JPEG truncated to 300 bytes (partial input)", _truncate_one_image,
-         "skipped 1 unreadable image(s) and 0 view(s)", code=3, check=_one_image_skipped),
+         SKIPPED_IMAGE, code=3, check=_one_image_skipped),
     Case("view-unreadable", "images", "every image of one camera deleted (partial input), `--keep 3`",
-         _rm_one_view, "skipped 0 unreadable image(s) and 1 view(s)", code=3, check=_one_view_skipped),
+         _rm_one_view, SKIPPED_VIEW, code=3, check=_one_view_skipped),
     Case("sequence-unreadable", "images", "every image of the selected sequence deleted", _rm_sequence_images,
-         "no readable image"),
+         "no readable image in data/images/test for --sequence Capture0/0001_touch_fingertips"),
     # ---- annotation JSON
-    Case("data-json-empty", "json", "data.json empty", _json("data", ""), "empty JSON file: "),
+    Case("data-json-empty", "json", "data.json empty", _json("data", ""),
+         "empty JSON file: data/annotations/test/InterHand2.6M_test_data.json"),
     Case("data-json-truncated", "json", "data.json cut in half", _truncated("data"),
-         "corrupt JSON in "),
+         "corrupt JSON in data/annotations/test/InterHand2.6M_test_data.json: "),
     Case("data-json-wrong-type", "json", "data.json holds a list", _json("data", "[1, 2]"),
          "InterHand2.6M_test_data.json: expected a JSON dict, found list"),
     Case("data-json-missing", "json", "data.json deleted", _missing("data"),
-         "missing file: "),
+         "missing file: data/annotations/test/InterHand2.6M_test_data.json"),
     Case("data-json-missing-key", "json", "data.json without `annotations`",
-         _edit_case("data", lambda o: o.pop("annotations")), "InterHand2.6M_test_data.json: missing or malformed key 'annotations'"),
+         _edit_case("data", lambda o: o.pop("annotations")),
+         "InterHand2.6M_test_data.json: missing or malformed key 'annotations'"),
     Case("data-json-image-missing-key", "json", "images[0] without `frame_idx`",
-         _edit_case("data", lambda o: o["images"][0].pop("frame_idx")), "images[0]: missing key 'frame_idx'"),
+         _edit_case("data", lambda o: o["images"][0].pop("frame_idx")),
+         "InterHand2.6M_test_data.json: images[0]: missing key 'frame_idx'"),
     Case("data-json-wrong-field-type", "json", "images[0].capture is a list",
-         _edit_case("data", lambda o: o["images"][0].__setitem__("capture", [0])), "images[0].capture: expected an integer"),
+         _edit_case("data", lambda o: o["images"][0].__setitem__("capture", [0])),
+         "InterHand2.6M_test_data.json: images[0].capture: expected an integer"),
     Case("data-json-joint-valid-41", "json", "annotations[0].joint_valid has 41 entries",
          _edit_case("data", lambda o: o["annotations"][0].__setitem__("joint_valid", [[1]] * 41)),
-         "annotations[0].joint_valid: has 41 joints, expected 42"),
+         "InterHand2.6M_test_data.json: annotations[0].joint_valid: has 41 joints, expected 42"),
     Case("joint3d-nan", "json", "a NaN in joint_3d.json world_coord", _joint3d_text("nan", "NaN"),
          "InterHand2.6M_test_joint_3d.json: non-finite number"),
     Case("joint3d-inf", "json", "an Infinity in joint_3d.json world_coord", _joint3d_text("inf", "Infinity"),
          "InterHand2.6M_test_joint_3d.json: non-finite number"),
     Case("joint3d-41-joints", "json", "world_coord with 41 joints",
          _edit_case("joint_3d", lambda o: _first_frame(o).__setitem__("world_coord", _first_frame(o)["world_coord"][:41])),
-         "world_coord: has 41 joints, expected 42"),
+         "InterHand2.6M_test_joint_3d.json: capture 0 frame {frame} world_coord: has 41 joints, expected 42"),
     Case("joint3d-missing-key", "json", "a frame without world_coord",
-         _edit_case("joint_3d", lambda o: _first_frame(o).pop("world_coord")), "missing 'world_coord'"),
+         _edit_case("joint_3d", lambda o: _first_frame(o).pop("world_coord")),
+         "InterHand2.6M_test_joint_3d.json: capture 0 frame {frame}: missing 'world_coord'"),
     Case("joint3d-wrong-type", "json", "joint_3d.json holds a string", _json("joint_3d", '"x"'),
          "InterHand2.6M_test_joint_3d.json: expected a JSON dict, found str"),
     Case("mano-json-wrong-shape", "json", "MANO_NeuralAnnot.json pose with 47 values",
          _edit_case("MANO_NeuralAnnot", lambda o: _first_frame(o)["right"].__setitem__("pose", [0.0] * 47)),
-         "MANO_NeuralAnnot.json: capture 0 frame"),
+         "InterHand2.6M_test_MANO_NeuralAnnot.json: capture 0 frame {frame} right pose: expected 48 values"),
     # ---- cameras
-    Case("camera-json-missing", "camera", "camera.json deleted", _missing("camera"), "missing file: "),
+    Case("camera-json-missing", "camera", "camera.json deleted", _missing("camera"),
+         "missing file: data/annotations/test/InterHand2.6M_test_camera.json"),
     Case("camera-singular-rotation", "camera", "camrot all zeros (singular)", _camera("camrot", [[0, 0, 0]] * 3),
-         "InterHand2.6M_test_camera.json: capture 0 camera"),
-    Case("camera-zero-focal", "camera", "focal = [0, 0]", _camera("focal", [0, 0]), "focal must be positive"),
+         "InterHand2.6M_test_camera.json: capture 0 camera {camera}: camera rotation is not a rotation matrix"),
+    Case("camera-zero-focal", "camera", "focal = [0, 0]", _camera("focal", [0, 0]),
+         "InterHand2.6M_test_camera.json: capture 0 camera {camera}: camera focal must be positive"),
     Case("camera-missing-entry", "camera", "a camera without `princpt`",
          lambda env: (_edit(_ann(env.root(), "camera"), lambda o: o["0"]["princpt"].pop(_first_cam(env.root()))),
-                      env.rank())[1], "has no 'princpt' entry"),
+                      env.rank())[1],
+         "InterHand2.6M_test_camera.json: capture 0: camera {camera} has no 'princpt' entry"),
     Case("capture-not-in-camera-json", "camera", "capture 1 in joint_3d.json but not in camera.json",
-         _edit_case("camera", lambda o: o.pop("1")), "joint_3d.json: capture 1 is not in InterHand2.6M_test_camera.json"),
+         _edit_case("camera", lambda o: o.pop("1")),
+         "InterHand2.6M_test_joint_3d.json: capture 1 is not in InterHand2.6M_test_camera.json"),
     # ---- MANO files
     Case("mano-folder-missing", "mano", "--mano-dir names no folder",
-         lambda env: env.rank(mano=env.tmp / "nope"), "MANO folder not found"),
-    Case("mano-missing-left", "mano", "MANO folder without MANO_LEFT.pkl", _mano_missing_left, "has no MANO_LEFT.pkl"),
+         lambda env: env.rank(mano=env.tmp / "nope"), "MANO folder not found: nope"),
+    Case("mano-missing-left", "mano", "MANO folder without MANO_LEFT.pkl", _mano_missing_left,
+         "MANO folder mano has no MANO_LEFT.pkl"),
     Case("mano-wrong-shape", "mano", "MANO_RIGHT.pkl shapedirs (V,2,10)", _mano_wrong_shape,
-         "MANO_RIGHT.pkl: key 'shapedirs' has shape"),
+         "mano/MANO_RIGHT.pkl: key 'shapedirs' has shape (892, 2, 10)"),
     Case("mano-pickle-code", "mano", "MANO_RIGHT.pkl whose pickle calls os.system", _mano_code,
-         "refusing to unpickle posix.system"),
+         "mano/MANO_RIGHT.pkl: refusing to unpickle posix.system", check=_no_code_ran),
     Case("mano-npz-object-array", "mano", "MANO_RIGHT.npz holding an object array (needs unpickling)",
-         _mano_npz_objects, "MANO_RIGHT.npz: not a readable plain-array .npz"),
+         _mano_npz_objects, "mano/MANO_RIGHT.npz: not a readable plain-array .npz"),
     Case("hand-convert-missing-right", "mano", "`hand convert` of a folder without MANO_RIGHT.pkl",
-         _convert_missing_hand, "has no MANO_RIGHT.pkl"),
+         _convert_missing_hand, "MANO folder mano has no MANO_RIGHT.pkl"),
     # ---- configs
     Case("config-unknown-key", "config", "training config with `[optim] batchsize`",
-         _config("[optim]\nbatchsize = 8\n"), "optim: unknown key 'batchsize'"),
-    Case("config-wrong-type", "config", "training config with `seed = \"zero\"`", _config('seed = "zero"\n'), "seed"),
-    Case("config-corrupt", "config", "training config that is not TOML", _config("[model\n"), "corrupt config"),
+         _config("[optim]\nbatchsize = 8\n"), "config.toml.optim: unknown key 'batchsize'"),
+    Case("config-wrong-type", "config", "training config with `seed = \"zero\"`", _config('seed = "zero"\n'),
+         "config.toml.seed: expected an integer, found 'zero'"),
+    Case("config-corrupt", "config", "training config that is not TOML", _config("[model\n"),
+         "corrupt config config.toml: "),
     Case("config-missing", "config", "--config names no file",
-         lambda env: ["train-model", "--config", env.tmp / "none.toml", "--out", env.out], "missing config file"),
+         lambda env: ["train-model", "--config", env.tmp / "none.toml", "--out", env.out],
+         "missing config file: none.toml"),
     Case("train-data-root-missing", "config", "--data-root names no folder", _train_bad_data_root,
-         "data root does not exist"),
+         "data root does not exist: nope"),
     # ---- checkpoints
     Case("checkpoint-missing", "checkpoint", "--model names no file",
-         lambda env: env.rank(model=env.tmp / "none.pt"), "missing model checkpoint"),
+         lambda env: env.rank(model=env.tmp / "none.pt"), "missing model checkpoint: none.pt"),
     Case("checkpoint-foreign", "checkpoint", "a torch file that is not a handflow checkpoint",
-         _checkpoint(_foreign_ckpt), "is not a viewselect/handflow checkpoint"),
+         _checkpoint(_foreign_ckpt), "model.pt is not a viewselect/handflow checkpoint"),
     Case("checkpoint-code", "checkpoint", "a checkpoint holding a pickled class (refused by weights_only)",
-         _checkpoint(_code_ckpt), "is not a plain-tensor checkpoint"),
+         _checkpoint(_code_ckpt), "checkpoint model.pt is not a plain-tensor checkpoint"),
     Case("checkpoint-other-architecture", "checkpoint", "a checkpoint whose weight shapes differ",
-         _checkpoint(_other_arch_ckpt), "does not fit this architecture"),
+         _checkpoint(_other_arch_ckpt),
+         "checkpoint model.pt does not fit this architecture: '{key}' has shape (3, 3)"),
     Case("checkpoint-truncated", "checkpoint", "a checkpoint cut to 5000 bytes", _checkpoint(_truncated_ckpt),
-         "corrupt or unreadable checkpoint"),
+         "corrupt or unreadable checkpoint model.pt"),
     Case("checkpoint-bitflip", "checkpoint", "a weight changed after the checksum was stored",
-         _checkpoint(_bitflip_ckpt), "do not match their stored checksum"),
+         _checkpoint(_bitflip_ckpt),
+         "corrupt checkpoint model.pt: the weights do not match their stored checksum"),
     Case("resume-other-config", "checkpoint", "--resume of a last.pt trained with another config",
-         _resume_other_config, "was trained with another config"),
+         _resume_other_config, "out/last.pt was trained with another config"),
     # ---- outputs
-    Case("rank-out-not-writable", "output", "rank --out below a regular file", _out_under_file, "cannot write"),
+    Case("rank-out-not-writable", "output", "rank --out below a regular file", _out_under_file,
+         "cannot write a-file/results/"),
     Case("train-out-not-writable", "output", "train-model --out below a regular file", _train_out_under_file,
-         "cannot write"),
+         "cannot write a-file/run"),
     # ---- options and sequence specs
     Case("spec-selects-nothing", "spec", "--sequence Capture5-6 (no such captures)",
          lambda env: env.rank(sequence="Capture5-6"), "sequence spec Capture5-6 selects nothing"),
@@ -422,8 +455,10 @@ CASES = [
          "unknown sequence Capture0/nope"),
     Case("spec-syntax", "spec", "--sequence Kapture0", lambda env: env.rank(sequence="Kapture0"),
          "bad sequence spec term 'Kapture0'"),
-    Case("spec-unknown-camera", "spec", "--cameras 999", _rank_args("--cameras", "999"), "unknown camera '999'"),
-    Case("options-conflict", "spec", "--drop 1 --keep 2", _rank_args("--drop", "1", "--keep", "2"), "conflict"),
+    Case("spec-unknown-camera", "spec", "--cameras 999", _rank_args("--cameras", "999"),
+         "unknown camera '999' in Capture0/0001_touch_fingertips"),
+    Case("options-conflict", "spec", "--drop 1 --keep 2", _rank_args("--drop", "1", "--keep", "2"),
+         "--drop and --keep conflict"),
 ]
 
 
@@ -455,15 +490,21 @@ def test_catalogue(case: Case, tmp_path, tiny_data_root, tiny_model, tiny_train_
     before = _snapshot(env.out)
     code, out, err = run_cli(args, capsys, monkeypatch)
     lines = err.strip().splitlines()
+    shown = lines[0].replace(str(tmp_path) + "/", "") if lines else ""  # paths relative to the case's folder
     # for reports/reliability.md (tests/catalogue_report.py): the command and what the user saw
     short = lambda a: Path(str(a)).name if str(a).startswith("/") else str(a)  # noqa: E731
     record_property("command", "viewselect " + " ".join(short(a) for a in args))
     record_property("exit", code)
-    record_property("stderr", lines[0].replace(str(tmp_path) + "/", "") if lines else "")
+    record_property("stderr", shown)
     assert code == case.code, f"exit {code}, expected {case.code}\nstdout:\n{out}\nstderr:\n{err}"
     assert len(lines) == 1, f"expected one line on stderr, got:\n{err}"
     assert lines[0].startswith("error: " if case.code == 2 else "warning: "), lines[0]
-    assert case.expect in lines[0], f"{case.expect!r} not in {lines[0]!r}"
+    expect = case.expect
+    if "{" in expect:
+        root = env.root()
+        joint_3d = json.loads(_ann(root, "joint_3d").read_text())
+        expect = expect.format(frame=sorted(joint_3d["0"])[0], camera=_first_cam(root), **env.fields)
+    assert expect in shown, f"{expect!r} not in {shown!r}"
     assert not list(tmp_path.rglob(".*.tmp")), "a temporary file was left behind"
     if case.code == 2:  # nothing written: no output, or a pre-existing one untouched
         assert _snapshot(env.out) == before, f"{env.out} was written"

@@ -80,13 +80,16 @@ def test_alignment_invariances():
 
 
 def test_mpjpe_occluded_excludes_images_without_occlusion():
-    gt = torch.zeros(3, 42, 3, dtype=torch.float64)
-    pred = gt.clone()
-    pred[:, 0, 0] = 10.0  # joint 0 off by 10 mm in every image
-    pred[:, 1, 0] = 2.0
+    # Hands away from the origin, each image's left hand (wrist included) rigidly shifted by 40 mm:
+    # RR (each hand on its own wrist) removes the shift, Global would count it.
+    gt = _rand_pose(3, seed=4)
+    pred = _move_hand(gt, "left", [0.0, 40.0, 0.0])
+    pred[:, 0, 0] += 10.0  # right joint 0 off by 10 mm in every image
+    pred[:, 1, 0] += 2.0
+    pred[:, 21, 2] += 6.0  # left joint 21 off by 6 mm on top of the hand's shift
     visible = torch.ones(3, 42, dtype=torch.bool)
     visible[0, 0] = False  # image 0: occluded joint 0 only -> 10
-    visible[2, [0, 1]] = False  # image 2: joints 0, 1 -> 6; image 1: nothing occluded
+    visible[2, [0, 1, 21]] = False  # image 2: joints 0, 1, 21 -> (10 + 2 + 6) / 3; image 1: nothing occluded
     out = mpjpe_occluded(pred, gt, visible)
     torch.testing.assert_close(out, torch.tensor([10.0, 6.0], dtype=torch.float64))
     assert not torch.isnan(out).any()
@@ -108,6 +111,22 @@ def test_closest_farthest():
     torch.testing.assert_close(hi, torch.tensor([5.0, 100.0], dtype=torch.float64))
     with pytest.raises(HandflowError, match="image 0"):
         closest_farthest(pred, ann, torch.tensor([[False] * 3, [True] * 3]))
+
+
+def test_closest_farthest_uses_its_alignment():
+    # Annotation 0: the prediction with the left hand moved 30 mm (RR 0, RRR 15, Global 15).
+    # Annotation 1: the prediction moved rigidly by 12 mm (RR 0, RRR 0, Global 12).
+    # Annotation 2: joint 0 off by 21 mm (every alignment: 21 / 42 = 0.5), wrists untouched.
+    pred = _rand_pose(1, seed=5)
+    ann = pred[:, None].repeat(1, 3, 1, 1)
+    ann[:, 0] = _move_hand(ann[:, 0], "left", [30.0, 0.0, 0.0])
+    ann[:, 1] += torch.tensor([0.0, 0.0, 12.0], dtype=torch.float64)
+    ann[:, 2, 0, 1] += 21.0
+    expect = {"global": (0.5, 15.0), "rrr": (0.0, 15.0), "rr": (0.0, 0.5)}
+    for alignment, (closest, farthest) in expect.items():
+        lo, hi = closest_farthest(pred, ann, alignment=alignment)
+        assert lo.item() == pytest.approx(closest, abs=1e-9), alignment
+        assert hi.item() == pytest.approx(farthest, abs=1e-9), alignment
 
 
 # ---------------------------------------------------------------- MMD

@@ -83,15 +83,24 @@ def test_validated_dict_builds_smplx_without_trainable_parameters(right):
 
 
 class _Evil:
+    """Unpickling this runs ``touch PATH``: the file existing afterwards means the code ran."""
+
+    def __init__(self, path):
+        self.path = path
+
     def __reduce__(self):
-        return (os.system, ("echo pwned",))
+        return (os.system, (f"touch '{self.path}'",))
 
 
 def test_refuses_code_in_a_pickle(tmp_path):
     path = tmp_path / "MANO_RIGHT.pkl"
-    path.write_bytes(pickle.dumps({"v_template": _Evil()}))
-    with pytest.raises(HandflowError, match=r"refusing to unpickle .*system") as err:
-        load_mano_file(path)
+    marker = tmp_path / "pwned"
+    path.write_bytes(pickle.dumps({"v_template": _Evil(marker)}))
+    try:
+        with pytest.raises(HandflowError, match=r"refusing to unpickle .*system") as err:
+            load_mano_file(path)
+    finally:
+        assert not marker.exists(), "unpickling the MANO file ran its code"
     assert str(path) in str(err.value)
 
 
