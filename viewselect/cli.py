@@ -313,7 +313,8 @@ def report(
     device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
 ) -> None:
     """Write the view-selection report: dome, ranking, regret, sample overlays, provenance."""
-    from viewselect.report import ReportRequest, build_report
+    from viewselect.pipeline import build_report
+    from viewselect.report import ReportRequest
 
     if html and format not in (None, "html"):
         raise HandflowError(f"--html and --format {format} conflict: give one")

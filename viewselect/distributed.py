@@ -87,7 +87,7 @@ class ProcessGroup:
         self.barrier()
         return fn()
 
-    def gather(self, records: list[dict], skipped: list[dict], order: Callable[[dict], int]):
+    def gather(self, records: list, skipped: list, order: Callable[[object], int]):
         """Every process's ``records`` and ``skipped`` views, merged and sorted by ``order`` (on every process)."""
         if self.world <= 1:
             return records, skipped

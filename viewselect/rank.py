@@ -12,8 +12,11 @@ from handflow.data.interhand import InterHandDataset
 from handflow.data.selection import select_sequences
 from handflow.errors import HandflowError
 from handflow.provenance import provenance
-from viewselect.engine import RankConfig, default_cache_root, evaluate_views, triangulation_summary, view_table
+from viewselect.engine import RankConfig, evaluate_views, triangulation_scenes, view_table
 from viewselect.ranking import ALIGNMENTS, RankResult, rank_views
+from viewselect.records import SequenceOverlay, SkippedView, ViewRecord
+from viewselect.triangulation import error_vs_kept, kept_summary
+from viewselect.viewcache import default_cache_root
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.pt"
 
@@ -35,24 +38,30 @@ class RankRequest:
     pixel_noise_px: float = 1.0
     rank: RankConfig = RankConfig()
     device: str | None = None
+    # what the report draws besides the tables: computed here, so the report only renders
+    overlay_samples: int = 0  # poses sampled for each overlay (0: no overlays)
+    triangulation_curve: bool = False  # triangulation error vs number of cameras kept
 
 
 @dataclass
 class RankOutcome:
     result: RankResult
     views: pd.DataFrame
-    triangulation: dict
+    triangulation: dict  # kept vs full vs random rig (triangulation.kept_summary); {} without a selection
     provenance: dict
-    records: list[dict]
-    # views left out because none of their images could be read: {capture, seq, camera, reason}
-    skipped_views: list[dict] = field(default_factory=list)
+    records: list[ViewRecord]
+    # views left out because none of their images could be read
+    skipped_views: list[SkippedView] = field(default_factory=list)
     # this process's rank under torchrun (every process gets the same result; only rank 0 writes)
     process_rank: int = 0
+    overlays: list[SequenceOverlay] = field(default_factory=list)  # with RankRequest.overlay_samples
+    # n_kept, ambiguity_mm, coverage_mm, random_mm, full_mm (with RankRequest.triangulation_curve)
+    triangulation_curve: pd.DataFrame | None = None
 
     @property
     def skipped_images(self) -> int:
         """Unreadable images skipped in the views that were scored (the skipped views not included)."""
-        return sum(len(r.get("skipped_images", [])) for r in self.records)
+        return sum(len(r.skipped_images) for r in self.records)
 
 
 def _check(req: RankRequest) -> None:
@@ -77,6 +86,8 @@ def _check(req: RankRequest) -> None:
             raise HandflowError(f"--max-ambiguity must be a non-negative number of mm, found {m!r}")
     if not (math.isfinite(req.pixel_noise_px) and req.pixel_noise_px >= 0):
         raise HandflowError(f"pixel noise must be >= 0 px, found {req.pixel_noise_px!r}")
+    if req.overlay_samples < 0:
+        raise HandflowError(f"--overlay-samples must be at least 1, found {req.overlay_samples}")
 
 
 def check_counts(req: RankRequest, n_cameras: int) -> None:
@@ -103,7 +114,7 @@ def resolve_model_path(model: str | None) -> Path:
 
 
 def run_rank(req: RankRequest) -> RankOutcome:
-    """Score, rank and select; under torchrun the views are sharded over the processes (DESIGN §9)."""
+    """Score, rank and select; under torchrun the views are sharded over the processes."""
     from viewselect.distributed import ProcessGroup
 
     proc = ProcessGroup.join(req.device)
@@ -152,15 +163,15 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
     pairs = select_sequences(req.sequence, ds.available())
     check_counts(req, len(_scored_cameras(ds, pairs, req.cameras)))
     key = model_digest(model)
-    skipped_views: list[dict] = []
+    skipped_views: list[SkippedView] = []
     records = evaluate_views(model, key, ds, pairs, req.rank, default_cache_root(), cameras=req.cameras,
                              skipped_views=skipped_views, shard=proc.shard)
     order = _view_order(ds, pairs)
-    by_view = lambda r: order[(r["capture"], r["seq"], r["camera"])]  # noqa: E731
+    by_view = lambda r: order[r.key]  # noqa: E731
     records, skipped_views = proc.gather(records, skipped_views, by_view)
     if not records:
         raise HandflowError(f"no readable image in {root / 'images' / req.split} for --sequence {req.sequence} "
-                            f"({len(skipped_views)} views skipped; first: {skipped_views[0]['reason'] if skipped_views else '-'})")
+                            f"({len(skipped_views)} views skipped; first: {skipped_views[0].reason if skipped_views else '-'})")
     table = view_table(records, ds)
     if req.compare_model:
         base, _ = load_model(resolve_model_path(req.compare_model), hand_model, device)
@@ -172,36 +183,75 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
         brec = evaluate_views(base, model_digest(base), ds_base, pairs, req.rank, default_cache_root(),
                               cameras=req.cameras, label="baseline", skipped_views=[], shard=proc.shard)
         brec, _ = proc.gather(brec, [], by_view)
-        spread = {(r["capture"], r["seq"], r["camera"]): r["ambiguity_mm"] for r in brec}
-        table["baseline_spread_mm"] = [spread[(r["capture"], r["seq"], r["camera"])] for r in records]
+        spread = {r.key: r.ambiguity_mm for r in brec}
+        table["baseline_spread_mm"] = [spread[r.key] for r in records]
     result = rank_views(table, drop=req.drop, keep=req.keep if req.strategy == "ambiguity" else None,
                         max_ambiguity_mm=req.max_ambiguity_mm)
     if req.strategy == "coverage":
         result = _coverage(result, req.keep, ds, pairs)
-    tri = {}
-    if req.drop is not None or req.keep is not None or req.max_ambiguity_mm is not None:
-        kept = result.cameras.loc[result.cameras["keep"], "camera"].tolist()
-        tri = triangulation_summary(records, ds, kept, pixel_noise_px=req.pixel_noise_px, seed=req.rank.seed)
-    skipped = [m for r in records for m in r.get("skipped_images", [])]
+    tri, curve = {}, None
+    selected = req.drop is not None or req.keep is not None or req.max_ambiguity_mm is not None
+    want_curve = req.triangulation_curve and len(result.cameras) >= 3
+    if selected or want_curve:
+        scenes = triangulation_scenes(records, ds)
+        if selected:
+            kept = result.cameras.loc[result.cameras["keep"], "camera"].tolist()
+            tri = kept_summary(scenes, kept, pixel_noise_px=req.pixel_noise_px, seed=req.rank.seed)
+        if want_curve:
+            curve = _triangulation_curve(result, scenes, ds, pairs, req)
+    overlays = []
+    if req.overlay_samples:
+        from viewselect.overlays import sample_overlays
+
+        overlays = sample_overlays(model, ds, result.sequences, records, req.overlay_samples, seed=req.rank.seed)
+    skipped = [m for r in records for m in r.skipped_images]
     prov = provenance(
         {"request": {**asdict(replace(req, rank=None)), "rank": asdict(req.rank)}},
         model=str(model_path), model_digest=key, model_config=meta.get("config", {}).get("model"),
         model_version=meta.get("version"), data_root=str(root), split=req.split,
         sequences=[f"Capture{c}/{s}" for c, s in pairs], skipped_images=len(skipped), skipped_image_errors=skipped[:200],
-        skipped_views=[f"Capture{v['capture']}/{v['seq']} cam{v['camera']}" for v in skipped_views],
+        skipped_views=[str(v) for v in skipped_views],
     )
     return RankOutcome(result=result, views=table, triangulation=tri, provenance=prov, records=records,
-                       skipped_views=skipped_views, process_rank=proc.rank)
+                       skipped_views=skipped_views, process_rank=proc.rank, overlays=overlays,
+                       triangulation_curve=curve)
+
+
+def _rig_directions(result: RankResult, ds: InterHandDataset, pairs) -> dict:
+    from viewselect.coverage import viewing_directions
+
+    cams = {}
+    for capture in sorted({c for c, _ in pairs}):
+        cams.update(ds.cameras(capture))
+    return viewing_directions({c: cams[c] for c in result.cameras["camera"]})
+
+
+def _triangulation_curve(result: RankResult, scenes, ds: InterHandDataset, pairs, req: RankRequest,
+                         ks=(2, 4, 8, 16, 32, 64)) -> pd.DataFrame:
+    """Triangulation error vs K kept cameras: the K least ambiguous, the coverage rule's K, random K."""
+    import torch
+
+    from viewselect.coverage import keep_cameras
+
+    cams = result.cameras
+    n = len(cams)
+    ks = [k for k in ks if 2 <= k < n] or ([n] if n >= 2 else [])
+    dirs = _rig_directions(result, ds, pairs)
+    chosen = {k: {"ambiguity": keep_cameras(cams, k, "ambiguity"),
+                  "coverage": keep_cameras(cams, k, "coverage", directions=dirs)} for k in ks}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # hundreds of tiny SVDs: threads only spin, badly so on a busy machine
+    try:
+        return error_vs_kept(scenes, chosen, pixel_noise_px=req.pixel_noise_px, seed=req.rank.seed)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _coverage(result: RankResult, keep: int, ds: InterHandDataset, pairs) -> RankResult:
     """Re-select the kept cameras with the direction-spreading rule of ``viewselect.coverage``."""
-    from viewselect.coverage import keep_cameras, viewing_directions
+    from viewselect.coverage import keep_cameras
 
-    cams = {}
-    for capture, _ in pairs:
-        cams.update(ds.cameras(capture))
-    dirs = viewing_directions({c: cams[c] for c in result.cameras["camera"]})
+    dirs = _rig_directions(result, ds, pairs)
     kept = set(keep_cameras(result.cameras, keep, strategy="coverage", directions=dirs))
     cameras = result.cameras.copy()
     cameras["keep"] = cameras["camera"].isin(kept)

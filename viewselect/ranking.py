@@ -366,3 +366,15 @@ def rank_views(
     per = per.sort_values(["sequence", "ambiguity_rank", "camera"], kind="stable").reset_index(drop=True)
     drop_list = cams.loc[~cams["keep"], "camera"].tolist()
     return RankResult(cameras=cams, sequences=per, summary=summarize(per), drop_list=drop_list)
+
+
+def random_order_curve(per: pd.DataFrame, cameras: pd.DataFrame, n_orders: int = 200, seed: int = 0) -> pd.DataFrame:
+    """:func:`regret_vs_dropped` averaged over ``n_orders`` random camera orders (expected values)."""
+    rng = np.random.default_rng(seed)
+    ids = cameras["camera"].to_numpy()
+    curves = [regret_vs_dropped(per, pd.DataFrame({"camera": ids[rng.permutation(len(ids))]}))
+              for _ in range(max(1, n_orders))]
+    out = curves[0].copy()
+    for col in ("mean_regret_mm", "best_regret_mm"):
+        out[col] = np.mean([c[col].to_numpy() for c in curves], axis=0)
+    return out

@@ -1,43 +1,34 @@
-"""``viewselect report``: one self-contained HTML file (or Markdown + PNG folder) for rig planners (DESIGN §8).
+"""``viewselect report``'s content: what the ranking computed, as figures and tables for rig planners.
 
-The report reads rank's results through :func:`viewselect.rank.run_rank` (served from the per-view
-cache when the sampling settings match an earlier ``rank``), then draws:
+The content is built from a :class:`~viewselect.rank.RankOutcome` alone (nothing here loads a
+model or data); :mod:`viewselect.render` writes it as HTML or Markdown:
 
 * the camera dome (3D) and an azimuth/elevation map, coloured by ambiguity, dropped cameras marked;
 * the cameras sorted by ambiguity (bars);
 * the ranker summary (best / worst / average regret, Spearman) and a regret table per sequence;
 * average and best-kept regret vs number of cameras dropped, ambiguity order vs random order;
 * optionally, triangulation error vs number of cameras kept (least ambiguous, coverage, random);
-* sample overlays (paper Fig. 5): for the least and the most ambiguous camera of each sequence,
-  many transparent skeletons of sampled poses over the crop, and the same samples from a fixed
-  3D viewpoint in world coordinates with the ground truth in black;
+* sample overlays: for the least and the most ambiguous camera of each sequence, many transparent
+  skeletons of sampled poses over the crop, and the same samples from a fixed 3D viewpoint in
+  world coordinates with the ground truth in black;
 * the run's provenance.
-
-HTML: every figure is a base64 PNG data URI, the style sheet is inline, there are no scripts, fonts
-or links, and every interpolated value goes through :func:`html.escape`. The file is written
-atomically. ``format="md"`` writes a folder (``report.md`` + ``figures/*.png``) into a temporary
-folder beside the target and renames it into place.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import math
-import os
-import shutil
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from handflow.errors import HandflowError
 from handflow.io import write_text
-from viewselect.ranking import RANKER_LABELS
-from viewselect.rank import RankOutcome, RankRequest, resolve_model_path, run_rank
+from viewselect.rank import RankOutcome, RankRequest
+from viewselect.ranking import RANKER_LABELS, random_order_curve
+from viewselect.records import SequenceOverlay
+from viewselect.render import Figure, ReportContent, Section, Table, render_html, write_markdown_folder
 
 FORMATS = ("html", "md")
 # beside rank's tables, never inside the repository's tracked reports/
@@ -53,54 +44,28 @@ class ReportRequest:
     triangulation: bool = True  # triangulation error vs cameras kept (a few K values)
     random_orders: int = 200  # random camera orders averaged for the "random order" regret curve
 
+    def check(self) -> Path:
+        """The output path; one-line errors for a bad format, overlay count or output."""
+        if self.format not in FORMATS:
+            raise HandflowError(f"unknown --format {self.format!r} (expected html or md)")
+        if self.overlay_samples < 1:
+            raise HandflowError(f"--overlay-samples must be at least 1, found {self.overlay_samples}")
+        out = Path(self.out) if self.out else DEFAULT_OUT[self.format]
+        if self.format == "html" and out.is_dir():
+            raise HandflowError(f"--out {out} is a folder; the HTML report is one file (e.g. {out / 'report.html'})")
+        return out
 
-@dataclass
-class Figure:
-    key: str  # file stem in the Markdown folder: [a-z0-9-]
-    caption: str
-    png: bytes
-
-
-@dataclass
-class Table:
-    title: str
-    columns: list[str]
-    rows: list[list]
-    note: str = ""
-
-
-@dataclass
-class Section:
-    title: str
-    text: str = ""
-    figures: list[Figure] = field(default_factory=list)
-    tables: list[Table] = field(default_factory=list)
+    def rank_request(self) -> RankRequest:
+        """The ranking this report draws: rank's request plus the overlays and triangulation curve."""
+        return replace(self.rank, overlay_samples=self.overlay_samples, triangulation_curve=self.triangulation)
 
 
-@dataclass
-class ReportContent:
-    title: str
-    intro: str
-    sections: list[Section]
-
-
-# ---------------------------------------------------------------- the one call
-
-
-def build_report(req: ReportRequest) -> Path:
-    """Run (or read) the ranking, draw the figures, write the report; returns the path written."""
-    if req.format not in FORMATS:
-        raise HandflowError(f"unknown --format {req.format!r} (expected html or md)")
-    if req.overlay_samples < 1:
-        raise HandflowError(f"--overlay-samples must be at least 1, found {req.overlay_samples}")
-    out = Path(req.out) if req.out else DEFAULT_OUT[req.format]
-    if req.format == "html" and out.is_dir():
-        raise HandflowError(f"--out {out} is a folder; the HTML report is one file (e.g. {out / 'report.html'})")
-    outcome = run_rank(req.rank)
-    ds, model = _load(req.rank, outcome)
+def write_report(outcome: RankOutcome, req: ReportRequest) -> Path:
+    """Draw the figures of a finished ranking and write the report; returns the path written."""
+    out = req.check()
     settings = {"format": req.format, "out": str(out), "overlay_samples": req.overlay_samples,
                 "triangulation": req.triangulation, "random_orders": req.random_orders}
-    content = report_content(outcome, make_figures(outcome, ds, model, req), settings)
+    content = report_content(outcome, make_figures(outcome, req), settings)
     if req.format == "html":
         write_text(out, render_html(content))
     else:
@@ -108,141 +73,38 @@ def build_report(req: ReportRequest) -> Path:
     return out
 
 
-def _load(rreq: RankRequest, outcome: RankOutcome):
-    import torch
-
-    from handflow.data.interhand import InterHandDataset
-    from handflow.hand.model import HandModel
-    from handflow.model.registry import load_model
-
-    device = torch.device(rreq.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model, _ = load_model(resolve_model_path(rreq.model), HandModel.from_dir(rreq.mano_dir), device)
-    ds = InterHandDataset(outcome.provenance["data_root"], rreq.split, crop_px=model.cfg.crop_px,
-                          mano_dir=rreq.mano_dir, skip_bad_images=True)
-    return ds, model
-
-
 # ---------------------------------------------------------------- figures
 
 
-def random_order_curve(per: pd.DataFrame, cameras: pd.DataFrame, n_orders: int = 200, seed: int = 0) -> pd.DataFrame:
-    """:func:`viewselect.ranking.regret_vs_dropped` averaged over random camera orders (expected values)."""
-    from viewselect.ranking import regret_vs_dropped
-
-    rng = np.random.default_rng(seed)
-    ids = cameras["camera"].to_numpy()
-    curves = [regret_vs_dropped(per, pd.DataFrame({"camera": ids[rng.permutation(len(ids))]}))
-              for _ in range(max(1, n_orders))]
-    out = curves[0].copy()
-    for col in ("mean_regret_mm", "best_regret_mm"):
-        out[col] = np.mean([c[col].to_numpy() for c in curves], axis=0)
-    return out
-
-
-def triangulation_rows(outcome: RankOutcome, ds, seed: int = 0, pixel_noise_px: float = 1.0,
-                       n_random: int = 10, ks=(2, 4, 8, 16, 32, 64)) -> pd.DataFrame:
-    """Triangulation error (mean over sequences) for K kept cameras: the K least ambiguous, the
-    coverage rule's K, ``n_random`` random K-subsets (mean), and the full rig — the computation of
-    :func:`viewselect.engine.triangulation_summary`, with the full rig triangulated once per sequence."""
-    from viewselect.coverage import keep_cameras, viewing_directions
-    from viewselect.triangulation import triangulation_error
-
-    cams = outcome.result.cameras
-    n = len(cams)
-    ks = [k for k in ks if 2 <= k < n] or ([n] if n >= 2 else [])
-    geo = {}
-    for c in sorted({r["capture"] for r in outcome.records}):
-        geo.update(ds.cameras(c))
-    dirs = viewing_directions({c: geo[c] for c in cams["camera"]})
-    chosen = {k: (keep_cameras(cams, k, "ambiguity"), keep_cameras(cams, k, "coverage", directions=dirs))
-              for k in ks}
-    by_seq: dict[tuple, list[dict]] = {}
-    for r in outcome.records:
-        by_seq.setdefault((r["capture"], r["seq"]), []).append(r)
-    acc = {k: {"ambiguity_mm": [], "coverage_mm": [], "random_mm": [], "full_mm": []} for k in ks}
-    for (capture, seq), recs in by_seq.items():
-        recs = sorted(recs, key=lambda r: r["camera"])
-        ids = [r["camera"] for r in recs]
-        view = ds.load_view(capture, seq, ids[0], recs[0]["frames"])
-        joints = view["joints_world_mm"].numpy()
-        visible = np.stack([np.asarray(r["visible"], bool) for r in recs]) & (view["joint_valid"].numpy() > 0)[None]
-        geom = [ds.camera(capture, c) for c in ids]
-
-        def err(subset):
-            return triangulation_error(geom, joints, visible, subset, pixel_noise_px, seed).mean_error_mm
-
-        full = err(None)
-        for k in ks:
-            rng = np.random.default_rng([seed, 1])  # the draws of compare_subsets, so rank's numbers match
-            for col, kept in zip(("ambiguity_mm", "coverage_mm"), chosen[k]):
-                sub = [i for i, c in enumerate(ids) if c in set(kept)]
-                if len(sub) >= 2:
-                    acc[k][col].append(err(sub))
-            if len(ids) >= k:
-                acc[k]["random_mm"].append(np.nanmean([err(rng.choice(len(ids), size=k, replace=False))
-                                                       for _ in range(n_random)]))
-            acc[k]["full_mm"].append(full)
-
-    def mean(vals):
-        vals = [v for v in vals if v is not None and math.isfinite(v)]
-        return float(np.mean(vals)) if vals else math.nan
-
-    return pd.DataFrame([{"n_kept": k, **{col: mean(v) for col, v in acc[k].items()}} for k in ks])
+def _overlay_panels(ov: SequenceOverlay) -> list[dict]:
+    """The two panels per camera that :func:`viewselect.figures.sample_overlay` draws."""
+    panels = []
+    for v in ov.views:
+        n = len(v.samples_px)
+        panels.append({"label": f"{v.role}: cam {v.camera}\nambiguity {v.ambiguity_mm:.1f} mm, "
+                                f"regret {v.regret_global_mm:.1f} mm",
+                       "image": v.image, "samples_px": v.samples_px, "mode_px": v.mode_px})
+        panels.append({"label": f"cam {v.camera}: the same {n} samples\n(world frame, fixed view; black: truth)",
+                       "samples_world": v.samples_world, "gt_world": v.gt_world, "to_camera": v.to_camera})
+    return panels
 
 
-def overlay_panels(outcome: RankOutcome, ds, model, n_samples: int, seed: int = 0) -> list[tuple[str, list[dict]]]:
-    """Per sequence: panels for the least and the most ambiguous camera (crop overlay + novel 3D view)."""
-    import torch
-
-    from handflow.model.pose_params import Y_DIM, joints_to_world, project_crop
-
-    recs = {(f"Capture{r['capture']}/{r['seq']}", r["camera"]): r for r in outcome.records}
-    per = outcome.result.sequences
-    device = next(model.parameters()).device
-    out = []
-    for i, (seq_name, grp) in enumerate(per.groupby("sequence", sort=True)):
-        grp = grp.sort_values(["ambiguity_mm", "camera"], kind="stable")
-        picks = [("least ambiguous", grp.iloc[0]), ("most ambiguous", grp.iloc[-1])]
-        panels = []
-        for label, row in picks:
-            rec = recs[(seq_name, row["camera"])]
-            frame = rec["frames"][len(rec["frames"]) // 2]
-            view = ds.load_view(rec["capture"], rec["seq"], rec["camera"], [frame])
-            gen = torch.Generator().manual_seed(seed * 1_000_003 + i)
-            z = torch.randn(1, n_samples, Y_DIM, generator=gen)
-            with torch.no_grad():
-                pred = model.predict(view["image"].to(device), view["K_crop"].to(device), n_samples=n_samples,
-                                     z=z.to(device))
-            K = view["K_crop"].to(device)
-            s_px = project_crop(pred["samples_joints"], K)[0].cpu().numpy()
-            m_px = project_crop(pred["mode_joints"], K)[0].cpu().numpy()
-            R, campos = view["R"].to(device), view["campos_mm"].to(device)
-            s_w = joints_to_world(pred["samples_joints"], R, campos)[0].cpu().numpy()
-            gt = view["joints_world_mm"][0].numpy().copy()
-            gt[view["joint_valid"][0].numpy() <= 0] = np.nan
-            head = (f"{label}: cam {row['camera']}\nambiguity {row['ambiguity_mm']:.1f} mm, "
-                    f"regret {row['regret_global_mm']:.1f} mm")
-            panels.append({"label": head, "image": view["image"][0].permute(1, 2, 0).numpy(),
-                           "samples_px": s_px, "mode_px": m_px})
-            novel = f"cam {row['camera']}: the same {n_samples} samples\n(world frame, fixed view; black: truth)"
-            panels.append({"label": novel,
-                           "samples_world": s_w, "gt_world": gt,
-                           "to_camera": view["campos_mm"][0].numpy() - np.nanmean(gt, axis=0)})
-        out.append((f"{seq_name} (frame {frame})", panels))
-    return out
+def _has_triangulation(outcome: RankOutcome) -> bool:
+    rows = outcome.triangulation_curve
+    return rows is not None and len(rows) > 0 and bool(rows[["ambiguity_mm", "coverage_mm", "random_mm"]].notna().any().any())
 
 
-def make_figures(outcome: RankOutcome, ds, model, req: ReportRequest) -> dict[str, list[Figure]]:
-    from handflow.data.interhand import SKELETON
+def make_figures(outcome: RankOutcome, req: ReportRequest) -> dict[str, list[Figure]]:
+    from handflow.keypoints import SKELETON
     from viewselect import figures as F
+    from viewselect.engine import hands_center
     from viewselect.ranking import regret_vs_dropped
 
     res = outcome.result
     cams = res.cameras
-    center = np.mean([r["hands_center_mm"] for r in outcome.records], axis=0)
     figs: dict[str, list[Figure]] = {
         "dome": [Figure("dome-3d", "Camera positions coloured by ambiguity (mm); red crosses: dropped cameras.",
-                        F.dome_3d(cams, center)),
+                        F.dome_3d(cams, hands_center(outcome.records))),
                  Figure("dome-map", "Azimuth / elevation of each camera seen from the hands, coloured by ambiguity.",
                         F.dome_map(cams))],
         "ranking": [Figure("ranking", "Cameras sorted by ambiguity (mean over the selected sequences).",
@@ -254,27 +116,15 @@ def make_figures(outcome: RankOutcome, ds, model, req: ReportRequest) -> dict[st
                              "Regret (Global MPJPE, mm) of the average and of the best kept camera, averaged over "
                              f"sequences, as cameras are dropped most-ambiguous first vs in random order "
                              f"(mean of {req.random_orders} orders).", F.regret_curve(amb_curve, rnd_curve))]
-    figs["_triangulation"] = []
-    if req.triangulation and len(cams) >= 3:
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # hundreds of tiny SVDs: threads only spin, badly so on a busy machine
-        try:
-            rows = triangulation_rows(outcome, ds, seed=req.rank.rank.seed, pixel_noise_px=req.rank.pixel_noise_px)
-        finally:
-            torch.set_num_threads(threads)
-        if len(rows) and rows[["ambiguity_mm", "coverage_mm", "random_mm"]].notna().any().any():
-            figs["curves"].append(Figure("triangulation", "Triangulation error of the 42 joints (DLT from the "
-                                         f"ground-truth 2D joints + {req.rank.pixel_noise_px:g} px noise) vs number "
-                                         "of cameras kept.", F.triangulation_curve(rows)))
-            figs["_triangulation"] = rows  # type: ignore[assignment]
+    if _has_triangulation(outcome):
+        figs["curves"].append(Figure("triangulation", "Triangulation error of the 42 joints (DLT from the "
+                                     f"ground-truth 2D joints + {req.rank.pixel_noise_px:g} px noise) vs number "
+                                     "of cameras kept.", F.triangulation_curve(outcome.triangulation_curve)))
     figs["overlays"] = [
         Figure(f"overlay-{i + 1:02d}", f"{title}: {req.overlay_samples} sampled poses (right hand red, left "
                "blue; white: the mode) over the crop, and the same samples in 3D with the ground truth in black.",
-               F.sample_overlay(panels, SKELETON, title))
-        for i, (title, panels) in enumerate(overlay_panels(outcome, ds, model, req.overlay_samples,
-                                                           seed=req.rank.rank.seed))
+               F.sample_overlay(_overlay_panels(ov), SKELETON, title))
+        for i, (title, ov) in enumerate((f"{ov.sequence} (frame {ov.frame})", ov) for ov in outcome.overlays)
     ]
     return figs
 
@@ -363,8 +213,8 @@ def report_content(outcome: RankOutcome, figures: dict[str, list[Figure]],
                 tables=[summary, per_seq]),
         Section("Dropping cameras", "", figures.get("curves", [])),
     ]
-    tri = figures.get("_triangulation")
-    if isinstance(tri, pd.DataFrame) and len(tri):
+    tri = outcome.triangulation_curve
+    if _has_triangulation(outcome):
         sections[-1].tables.append(Table(
             "Triangulation error vs cameras kept (mm; random: mean of 10 random subsets)",
             ["cameras kept", "least ambiguous", "coverage", "random subsets", "full rig"],
@@ -380,128 +230,3 @@ def report_content(outcome: RankOutcome, figures: dict[str, list[Figure]],
     sections.append(Section("Provenance", "", tables=[Table("Run", ["key", "value"],
                                                             _flatten({**prov, "report": settings or {}}))]))
     return ReportContent("Camera view selection report", intro, sections)
-
-
-# ---------------------------------------------------------------- HTML
-
-_CSS = """
-body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:2em auto;max-width:1180px;
-padding:0 1em;color:#222;line-height:1.45}
-h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:.2em;
-margin-top:1.8em}h3{font-size:1em;margin-bottom:.3em}
-figure{display:inline-table;vertical-align:top;margin:1em 1.5em 1em 0}
-figure img{max-width:100%;height:auto;border:1px solid #eee}
-figcaption{display:table-caption;caption-side:bottom;font-size:.85em;color:#555;padding-top:.3em}
-table{border-collapse:collapse;font-size:.82em;margin:.4em 0 1em}
-th,td{border:1px solid #ddd;padding:.2em .5em;text-align:right;vertical-align:top}
-th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
-.kv td,.kv th{text-align:left;font-family:monospace;word-break:break-all}.kv td:first-child{white-space:nowrap}
-.note{font-size:.82em;color:#555}.scroll{max-height:32em;overflow:auto;display:inline-block}
-"""
-
-
-def _e(x) -> str:
-    return html.escape(str(x), quote=True)
-
-
-def _html_table(t: Table, kv: bool = False) -> str:
-    head = "".join(f"<th>{_e(c)}</th>" for c in t.columns)
-    body = "".join("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>" for row in t.rows)
-    cls = ' class="kv"' if kv else ""
-    wrap = len(t.rows) > 30 and not kv
-    table = f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    if wrap:
-        table = f'<div class="scroll">{table}</div>'
-    note = f'<p class="note">{_e(t.note)}</p>' if t.note else ""
-    return f"<h3>{_e(t.title)}</h3>{table}{note}"
-
-
-def _html_figure(f: Figure) -> str:
-    data = base64.b64encode(f.png).decode("ascii")
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{_e(f.caption)}">'
-            f"<figcaption>{_e(f.caption)}</figcaption></figure>")
-
-
-def render_html(content: ReportContent) -> str:
-    """One self-contained page: inline CSS, data-URI images, no scripts; every value escaped."""
-    parts = [f"<h1>{_e(content.title)}</h1>", f"<p>{_e(content.intro)}</p>"]
-    for s in content.sections:
-        parts.append(f"<h2>{_e(s.title)}</h2>")
-        if s.text:
-            parts.append(f"<p>{_e(s.text)}</p>")
-        parts += [_html_figure(f) for f in s.figures]
-        parts += [_html_table(t, kv=s.title == "Provenance") for t in s.tables]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{_e(content.title)}</title><style>{_CSS}</style></head><body>\n"
-            + "\n".join(parts) + "\n</body></html>\n")
-
-
-# ---------------------------------------------------------------- Markdown folder
-
-
-def _md(x) -> str:
-    """A Markdown table cell / paragraph: HTML-escaped, pipes and backslashes escaped, one line."""
-    s = html.escape(str(x), quote=False).replace("\\", "\\\\").replace("|", "\\|")
-    for ch in "`*_[]":
-        s = s.replace(ch, "\\" + ch)
-    return " ".join(s.split())
-
-
-def render_markdown(content: ReportContent, image_dir: str = "figures") -> tuple[str, dict[str, bytes]]:
-    """Markdown text and ``{relative PNG path: bytes}``."""
-    lines = [f"# {_md(content.title)}", "", _md(content.intro), ""]
-    files: dict[str, bytes] = {}
-    for s in content.sections:
-        lines += [f"## {_md(s.title)}", ""]
-        if s.text:
-            lines += [_md(s.text), ""]
-        for f in s.figures:
-            name = f"{image_dir}/{f.key}.png"
-            files[name] = f.png
-            lines += [f"![{_md(f.caption)}]({name})", "", f"*{_md(f.caption)}*", ""]
-        for t in s.tables:
-            lines += [f"**{_md(t.title)}**", "", "| " + " | ".join(_md(c) for c in t.columns) + " |",
-                      "|" + "|".join(" --- " for _ in t.columns) + "|"]
-            lines += ["| " + " | ".join(_md(v) for v in row) + " |" for row in t.rows]
-            lines += ["", _md(t.note), ""] if t.note else [""]
-    return "\n".join(lines) + "\n", files
-
-
-def write_markdown_folder(out: str | os.PathLike, content: ReportContent) -> Path:
-    """Write ``out/report.md`` and ``out/figures/*.png`` as a whole: a temporary folder renamed into place.
-
-    An existing ``out`` is replaced only when it is an earlier report (holds ``report.md``) or empty.
-    """
-    out = Path(out)
-    if out.exists():
-        if not out.is_dir() or (any(out.iterdir()) and not (out / "report.md").is_file()):
-            raise HandflowError(f"--out {out} exists and is not an earlier Markdown report; choose another folder")
-    text, files = render_markdown(content)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    except OSError as err:
-        raise HandflowError(f"cannot write {out}: {err.strerror or err}") from err
-    old = None
-    try:
-        (tmp / "report.md").write_text(text, encoding="utf-8")
-        for rel, data in files.items():
-            p = tmp / rel
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old.{os.getpid()}")
-            os.replace(out, old)
-        os.replace(tmp, out)
-    except OSError as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and not out.exists():
-            os.replace(old, out)
-        raise HandflowError(f"cannot write {out}: {err.strerror or err}") from err
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return out

@@ -184,6 +184,13 @@ def triangulation_error(
     )
 
 
+def random_subsets(n_cameras: int, k: int, n_random: int, seed: int = 0) -> list[np.ndarray]:
+    """``n_random`` random k-subsets of ``n_cameras`` (indices), drawn without replacement from
+    ``default_rng([seed, 1])``: the same draws wherever a random rig of size k is compared."""
+    rng = np.random.default_rng([seed, 1])
+    return [rng.choice(n_cameras, size=k, replace=False) for _ in range(n_random)]
+
+
 def compare_subsets(
     cameras: Sequence[Camera],
     joints_world_mm,
@@ -208,13 +215,8 @@ def compare_subsets(
         raise HandflowError(f"triangulation: n_random must be a positive integer, found {n_random!r}")
     kept = triangulation_error(cams, joints_world_mm, visible, subset, pixel_noise_px, seed)
     full = triangulation_error(cams, joints_world_mm, visible, None, pixel_noise_px, seed)
-    rng = np.random.default_rng([seed, 1])
-    runs = [
-        triangulation_error(
-            cams, joints_world_mm, visible, rng.choice(len(cams), size=k, replace=False), pixel_noise_px, seed
-        )
-        for _ in range(n_random)
-    ]
+    runs = [triangulation_error(cams, joints_world_mm, visible, sub, pixel_noise_px, seed)
+            for sub in random_subsets(len(cams), k, n_random, seed)]
     errs = np.array([r.mean_error_mm for r in runs])
     ok = np.isfinite(errs)
     fails = np.array([r.failed_fraction for r in runs])
@@ -233,3 +235,89 @@ def compare_subsets(
             "n_failed_subsets": int((~ok).sum()),
         },
     }
+
+
+# ---------------------------------------------------------------- over the sequences of a ranking
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One sequence, as triangulation sees it: the scored cameras (sorted by id), the ground-truth
+    joints ``(F, 42, 3)`` mm of the frames every view could read, and ``visible (V, F, 42)`` bool,
+    camera v sees valid joint j in frame f."""
+
+    name: str  # Capture<N>/<sequence>
+    camera_ids: list[str]
+    cameras: list[Camera]
+    joints_world_mm: np.ndarray
+    visible: np.ndarray
+
+    def indices(self, camera_ids) -> list[int]:
+        """Positions of the given camera ids among this scene's cameras (ids it lacks are ignored)."""
+        wanted = set(camera_ids)
+        return [i for i, c in enumerate(self.camera_ids) if c in wanted]
+
+    def error(self, subset, pixel_noise_px: float, seed: int) -> TriangulationResult:
+        return triangulation_error(self.cameras, self.joints_world_mm, self.visible, subset, pixel_noise_px, seed)
+
+
+def _finite_mean(vals) -> float:
+    vals = [v for v in vals if v is not None and math.isfinite(v)]
+    return float(np.mean(vals)) if vals else math.nan
+
+
+def kept_summary(scenes: list[Scene], kept: list[str], pixel_noise_px: float = DEFAULT_PIXEL_NOISE_PX,
+                 n_random: int = 10, seed: int = 0) -> dict:
+    """Triangulation error of the kept cameras vs the full rig vs random subsets of the same size,
+    mean over sequences (``{}`` when no sequence has a kept camera); ``per_sequence`` holds
+    :func:`compare_subsets` of each."""
+    per_seq = {}
+    for sc in scenes:
+        subset = sc.indices(kept)
+        if subset:
+            per_seq[sc.name] = compare_subsets(sc.cameras, sc.joints_world_mm, sc.visible, subset,
+                                               n_random=n_random, pixel_noise_px=pixel_noise_px, seed=seed)
+    if not per_seq:
+        return {}
+
+    def avg(part, key):
+        return _finite_mean([v[part][key] for v in per_seq.values()])
+
+    return {
+        "pixel_noise_px": pixel_noise_px, "n_kept": len(kept), "n_random_subsets": n_random,
+        "kept_error_mm": avg("kept", "mean_error_mm"), "full_error_mm": avg("full", "mean_error_mm"),
+        "random_error_mm": avg("random", "mean_error_mm"),
+        "kept_failed_fraction": avg("kept", "failed_fraction"),
+        "random_failed_fraction": avg("random", "failed_fraction"),
+        "per_sequence": per_seq,
+    }
+
+
+def error_vs_kept(scenes: list[Scene], chosen: dict[int, dict[str, list[str]]],
+                  pixel_noise_px: float = DEFAULT_PIXEL_NOISE_PX, n_random: int = 10, seed: int = 0):
+    """Triangulation error (mean over sequences) for K kept cameras, one row per K.
+
+    ``chosen[K]`` maps a rule name (e.g. ``"ambiguity"``, ``"coverage"``) to the K camera ids it
+    keeps; columns ``<rule>_mm``, ``random_mm`` (mean of ``n_random`` random K-subsets, the draws of
+    :func:`compare_subsets`) and ``full_mm`` (every camera). The full rig is triangulated once per
+    sequence. Returns a ``pandas.DataFrame`` with ``n_kept`` first.
+    """
+    import pandas as pd
+
+    ks = sorted(chosen)
+    rules = list(next(iter(chosen.values()))) if chosen else []
+    acc = {k: {**{f"{r}_mm": [] for r in rules}, "random_mm": [], "full_mm": []} for k in ks}
+    for sc in scenes:
+        full = sc.error(None, pixel_noise_px, seed).mean_error_mm
+        n = len(sc.camera_ids)
+        for k in ks:
+            for rule, ids in chosen[k].items():
+                sub = sc.indices(ids)
+                if len(sub) >= 2:
+                    acc[k][f"{rule}_mm"].append(sc.error(sub, pixel_noise_px, seed).mean_error_mm)
+            if n >= k:
+                acc[k]["random_mm"].append(np.nanmean([sc.error(sub, pixel_noise_px, seed).mean_error_mm
+                                                       for sub in random_subsets(n, k, n_random, seed)]))
+            acc[k]["full_mm"].append(full)
+    return pd.DataFrame([{"n_kept": k, **{col: _finite_mean(v) for col, v in acc[k].items()}} for k in ks],
+                        columns=["n_kept", *[f"{r}_mm" for r in rules], "random_mm", "full_mm"])

@@ -55,26 +55,8 @@ from handflow.errors import HandflowError
 from handflow.geometry.camera import Camera
 from handflow.io import file_digest, read_json
 
-N_JOINTS = 42
-ROOT_IDX = {"right": 20, "left": 41}
-HAND_SLICES = {"right": slice(0, 21), "left": slice(21, 42)}
-HANDS = ("right", "left")
-FINGERS = ("thumb", "index", "middle", "ring", "pinky")
-JOINT_NAMES = [  # e.g. right_thumb4 (tip) ... right_thumb1 (base), right_wrist
-    name
-    for hand in HANDS
-    for name in [f"{hand}_{finger}{k}" for finger in FINGERS for k in (4, 3, 2, 1)] + [f"{hand}_wrist"]
-]
-# parent of every joint (InterHand order): finger joint j's parent is j+1 except the base (-> wrist)
-PARENTS = []
-for _h in range(2):
-    _o = 21 * _h
-    for _f in range(5):
-        for _k in range(4):
-            PARENTS.append(_o + _f * 4 + _k + 1 if _k < 3 else _o + 20)
-    PARENTS.append(-1)
-SKELETON = [(j, p) for j, p in enumerate(PARENTS) if p >= 0]
-JOINT_HAND = np.array([0] * 21 + [1] * 21)
+from handflow.keypoints import (FINGERS, HAND_SLICES, HANDS, JOINT_HAND, JOINT_NAMES, N_JOINTS,  # noqa: F401
+                                PARENTS, ROOT_IDX, SKELETON)
 
 
 def annotation_path(root: Path, split: str, kind: str) -> Path:

@@ -7,7 +7,10 @@ import torch
 
 from handflow.errors import HandflowError
 from handflow.metrics import sample_std
-from viewselect.engine import RankConfig, _chunks, _Prefetch, _Spread, evaluate_batch
+from viewselect.engine import RankConfig, evaluate_batch
+from viewselect.noise import chunks as _chunks
+from viewselect.prefetch import Prefetch as _Prefetch
+from viewselect.streaming import SampleSpread as _Spread
 
 
 @pytest.mark.parametrize("n_images,n_samples,max_rows", [(5, 7, 100), (5, 7, 7), (5, 7, 15), (3, 10, 4), (1, 2, 1)])
@@ -47,15 +50,15 @@ def test_evaluate_batch_does_not_depend_on_chunking(tiny_data_root, tiny_model):
     for rows in (9, 20, 4):  # whole images per chunk, several images, samples of one image split
         chunked = evaluate_batch(model, views, RankConfig(samples=9, chunk_rows=rows))
         for a, b in zip(chunked, whole):
-            assert a["camera"] == b["camera"]
+            assert a.camera == b.camera
             for k in ("ambiguity_mm", "mpjpe_global_mm", "mpjpe_rrr_mm", "mpjpe_rr_mm"):
-                assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-5), (rows, k)
+                assert getattr(a, k) == pytest.approx(getattr(b, k), rel=1e-5, abs=1e-5), (rows, k)
     # the plain (non-inference-plan) path gives the same numbers
     model.fast_inference = False
     plain = evaluate_batch(model, views, RankConfig(samples=9))
     for a, b in zip(plain, whole):
-        assert a["ambiguity_mm"] == pytest.approx(b["ambiguity_mm"], rel=1e-4)
-        assert a["mpjpe_global_mm"] == pytest.approx(b["mpjpe_global_mm"], rel=1e-4)
+        assert a.ambiguity_mm == pytest.approx(b.ambiguity_mm, rel=1e-4)
+        assert a.mpjpe_global_mm == pytest.approx(b.mpjpe_global_mm, rel=1e-4)
 
 
 def test_prefetch_keeps_order_and_reraises_where_called():

@@ -17,8 +17,9 @@ from PIL import Image
 
 from viewselect.engine import RankConfig
 from viewselect.rank import RankRequest, run_rank
-from viewselect.report import (Figure, ReportRequest, build_report, render_html, render_markdown,
-                               report_content)
+from viewselect.pipeline import build_report
+from viewselect.render import Figure, render_html, render_markdown
+from viewselect.report import ReportRequest, report_content
 
 CHROMIUM = "/usr/bin/chromium"
 EVIL = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>"

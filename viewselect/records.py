@@ -1,0 +1,96 @@
+"""Typed records that cross module boundaries: what the engine computed, per view and per sequence.
+
+The engine produces them, the ranking, tables and report consume them; nothing downstream reloads
+the model or the data to recompute what a record already holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ViewRecord:
+    """The model's result on one (capture, sequence, camera), over the view's frames.
+
+    ``visible`` is ``(F, 42)`` 0/1, joint seen by this camera in frame ``frames[f]`` (and annotated);
+    ``hands_center_mm`` the mean valid ground-truth joint in world coordinates ``(3,)`` mm.
+    """
+
+    capture: int
+    seq: str
+    camera: str
+    frames: list[int]
+    ambiguity_mm: float  # mean over frames and joints of the per-joint sample spread sqrt(trace(cov))
+    mpjpe_global_mm: float  # the mode's error against the ground truth, mean over frames
+    mpjpe_rrr_mm: float
+    mpjpe_rr_mm: float
+    visible_fraction: float  # visible valid joints / valid joints
+    hands_center_mm: list[float]
+    visible: list[list[int]]
+    skipped_images: list[str] = field(default_factory=list)  # unreadable images left out of `frames`
+
+    @property
+    def key(self) -> tuple[int, str, str]:
+        return (self.capture, self.seq, self.camera)
+
+    @property
+    def sequence(self) -> str:
+        return f"Capture{self.capture}/{self.seq}"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ViewRecord":
+        """From :meth:`to_json`'s dict (extra keys ignored); ``KeyError``/``TypeError`` when fields are missing."""
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
+
+@dataclass(frozen=True)
+class SkippedView:
+    """A view none of whose images could be read: left out of the ranking, listed in the outputs."""
+
+    capture: int
+    seq: str
+    camera: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"Capture{self.capture}/{self.seq} cam{self.camera}"
+
+
+@dataclass(frozen=True)
+class OverlayView:
+    """Pose samples of one camera's middle frame, for the report's sample overlays.
+
+    ``image (H, W, 3)`` the network's input crop in [0, 1]; ``samples_px (N, 42, 2)`` and
+    ``mode_px (42, 2)`` projected into the crop; ``samples_world (N, 42, 3)`` mm and ``gt_world
+    (42, 3)`` mm (NaN where not annotated) in world coordinates; ``to_camera (3,)`` mm, from the
+    hands to the camera.
+    """
+
+    role: str  # "least ambiguous" / "most ambiguous"
+    camera: str
+    frame: int
+    ambiguity_mm: float
+    regret_global_mm: float
+    image: np.ndarray
+    samples_px: np.ndarray
+    mode_px: np.ndarray
+    samples_world: np.ndarray
+    gt_world: np.ndarray
+    to_camera: np.ndarray
+
+
+@dataclass(frozen=True)
+class SequenceOverlay:
+    sequence: str  # Capture<N>/<name>
+    views: list[OverlayView]
+
+    @property
+    def frame(self) -> int:
+        return self.views[-1].frame
+

@@ -1,0 +1,58 @@
+"""The per-view result cache: one JSON record per (capture, sequence, camera), keyed by what decides it.
+
+The key covers the model's weights digest, the data's annotation digest, the crop size and the
+sampling settings, so an interrupted run resumes where it stopped and a changed model or dataset
+never reads stale results. A damaged record is recomputed, never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from handflow.io import safe_name, write_json
+from viewselect.records import ViewRecord
+
+CACHE_VERSION = 1
+_NOT_IN_KEY = ("chunk_rows",)  # RankConfig fields that do not change results
+
+
+def cache_key(model_key: str, annotation_digest: str, crop_px: int, cfg) -> str:
+    """16 hex digits naming the cache folder of one (model, data, crop, sampling settings)."""
+    fields = {k: v for k, v in asdict(cfg).items() if k not in _NOT_IN_KEY}
+    blob = json.dumps([CACHE_VERSION, model_key, annotation_digest, crop_px, fields])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class ViewCache:
+    """One JSON record per (capture, sequence, camera) under ``root/<key>/``."""
+
+    def __init__(self, root: Path, key: str):
+        self.dir = Path(root) / key
+        self.key = key
+
+    def path(self, capture: int, seq: str, cam: str) -> Path:
+        return self.dir / f"Capture{capture}" / safe_name(seq) / f"cam{safe_name(cam)}.json"
+
+    def get(self, capture: int, seq: str, cam: str) -> ViewRecord | None:
+        p = self.path(capture, seq, cam)
+        if not p.is_file():
+            return None
+        try:
+            d = json.loads(p.read_text())
+            if d.get("cache_key") != self.key:
+                return None
+            return ViewRecord.from_json(d)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None  # a damaged record is recomputed, never trusted
+
+    def put(self, rec: ViewRecord) -> None:
+        write_json(self.path(*rec.key), {**rec.to_json(), "cache_key": self.key})
+
+
+def default_cache_root() -> Path:
+    from handflow.data.synth import cache_dir
+
+    return cache_dir() / "rank"
