@@ -1,4 +1,4 @@
-"""Baselines of DESIGN §4 / HandFlow Table 2, on HandFlowNet's encoder and training loop (``model.kind``).
+"""The baselines HandFlow compares against (its Table 2), on HandFlowNet's encoder and training loop (``model.kind``).
 
 =================  ==================================================================================
 kind               model (an MLP head on the pooled ResNet feature ``v``, ``ModelConfig.head_*``)
@@ -32,8 +32,9 @@ names of those parts match HandFlowNet's.
   ``regressor`` and ``cvae``, so :meth:`predict` always calls ``mode``.
 * ``lift``, ``predict`` (same keys as ``HandFlowNet.predict``), ``data_init`` (a no-op: the heads'
   last layers start near zero, i.e. at the constant predictor ``y_mean``), ``kind``, ``cfg``. There is
-  deliberately no ``predict_joints``: ``rank``'s chunked path takes ``z = 0`` as the mode, which is
-  wrong for MC-dropout, so ``viewselect.engine`` uses ``predict`` for these models.
+  deliberately no ``predict_joints`` (``handflow.model.protocol.SamplesInChunks``): ``rank``'s chunked
+  path takes ``z = 0`` as the mode, which is wrong for MC-dropout, so ``viewselect.engine`` uses
+  ``predict`` for these models.
 * ``loss(ctx, targets, cfg) -> (total, parts)``, used by ``handflow.train`` in place of
   ``handflow_loss``: the same geometric terms (``handflow.losses.pose_terms``: ``L_y`` on the mode row,
   ``L_J3D``, ``L_J2D`` on the mode and ``cfg.n_samples`` samples, ``L_q``) with the same weights, plus
@@ -89,7 +90,7 @@ class _Head(nn.Module):
     """MLP ``ctx (B,F)`` [+ per-row input ``rows (B,m,R)``] -> ``(B,m,out)`` (m = 1 without rows), ReLU.
 
     The first layer is split into an image part, computed once per image, and a per-row part, so rows
-    (samples, annotations) never recompute the image-dependent product (DESIGN §4). ``keep (B,m,layers,
+    (samples, annotations) never recompute the image-dependent product. ``keep (B,m,layers,
     hidden)``: per-row scales of each hidden layer's output (MC-dropout masks).
     """
 
@@ -133,7 +134,7 @@ class _EncoderModel(nn.Module):
         self.register_buffer("img_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         self.register_buffer("y_mean", torch.zeros(Y_DIM))
         self.register_buffer("y_std", torch.ones(Y_DIM))
-        self.__dict__["hand_model"] = hand_model  # not a submodule: MANO stays out of checkpoints (DESIGN §2)
+        self.__dict__["hand_model"] = hand_model  # not a submodule: MANO stays out of checkpoints (the user's files)
         if cfg.backbone_weights:
             load_backbone_weights(self.encoder, cfg.backbone_weights)
 

@@ -19,13 +19,13 @@ below is reported for ``y`` itself: ``log p(y) = log p(ŷ) - Σ log y_std`` and
 the flow (its context embedding included).
 
 The hand model (``handflow.hand.model.HandModel``) is used for lifting only. It is *not* a submodule:
-its buffers stay out of checkpoints (the MANO files are the user's, see DESIGN §2), but ``.to()`` /
+its buffers stay out of checkpoints (the MANO files are the user's, under their licence), but ``.to()`` /
 ``.double()`` on the network also move it.
 
 Inference path: in eval mode with gradients off (``torch.no_grad`` / ``torch.inference_mode``),
 ``encode``, ``inverse``, ``sample``, ``mode``, ``predict`` and ``predict_joints`` run an
-:class:`InferencePlan` built from the current weights: the encoder with BatchNorm folded into its
-convolutions in channels-last layout (``resnet.fold_batchnorm``) and a ``flow.GlowSampler`` (LU and
+:class:`~handflow.model.inference.InferencePlan` built from the current weights: the encoder with BatchNorm folded into its
+convolutions in channels-last layout and a ``GlowSampler`` (LU and
 ActNorm inverses precomputed, ``y`` de-normalisation folded in). Results equal the plain path within
 float rounding. The plan lives outside the module's state (never in ``state_dict``, so checkpoints
 and weight digests are unchanged) and is rebuilt whenever a parameter or buffer changes (keyed on
@@ -40,11 +40,12 @@ from torch import nn
 
 from handflow.errors import HandflowError
 from handflow.model.config import ModelConfig
-from handflow.model.flow import ConditionalGlow, GlowSampler
+from handflow.model.flow import ConditionalGlow
+from handflow.model.inference import InferencePlan, state_key
 from handflow.model.pose_params import Y_DIM, lift_y
-from handflow.model.resnet import ResNet, fold_batchnorm, load_backbone_weights
+from handflow.model.resnet import ResNet, load_backbone_weights
 
-__all__ = ["HandFlowNet", "InferencePlan", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = ["HandFlowNet", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -52,21 +53,6 @@ Y_STD_FLOOR = 1e-3
 # Images are [0, 1]; anything beyond this is clamped so no finite input can overflow the encoder to inf/NaN
 # (a 1e38 pixel did: reliability catalogue).
 IMAGE_LIMIT = 1e4
-
-
-class InferencePlan:
-    """Inference-time constants of one :class:`HandFlowNet` state: folded encoder and flow sampler."""
-
-    def __init__(self, net: "HandFlowNet", key: tuple):
-        self.key = key
-        self.encoder = fold_batchnorm(net.encoder, channels_last=True)
-        self.sampler: GlowSampler | None = net.flow.sampler(net.y_std, net.y_mean)
-        self.log_std = torch.log(net.y_std).sum()
-
-
-def _state_key(module: nn.Module) -> tuple:
-    """Changes whenever a parameter or buffer is replaced or modified in place (storage, version, dtype)."""
-    return tuple((t.data_ptr(), t._version, t.dtype) for t in (*module.parameters(), *module.buffers()))
 
 
 class HandFlowNet(nn.Module):
@@ -136,7 +122,7 @@ class HandFlowNet(nn.Module):
         """The plan for the current weights when on the inference path (eval, no autograd), else ``None``."""
         if self.training or torch.is_grad_enabled() or not self.__dict__.get("fast_inference", True):
             return None
-        key = _state_key(self)
+        key = state_key(self)
         plan = self.__dict__.get("_plan")
         if plan is None or plan.key != key:
             with torch.no_grad():

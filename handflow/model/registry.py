@@ -12,9 +12,10 @@ from handflow.errors import HandflowError
 from handflow.model.baselines import BASELINES
 from handflow.model.config import MODEL_KINDS, ModelConfig
 from handflow.model.handflownet import HandFlowNet
+from handflow.model.protocol import PoseModel
 
 
-def build_model(cfg: ModelConfig, hand_model) -> torch.nn.Module:
+def build_model(cfg: ModelConfig, hand_model) -> PoseModel:
     """The model ``cfg.kind`` names: HandFlowNet or a baseline (``handflow.model.baselines``)."""
     if cfg.kind == "handflow":
         return HandFlowNet(cfg, hand_model)
@@ -32,7 +33,7 @@ def model_config_of(payload: dict, path: str | Path) -> ModelConfig:
     return from_dict(ModelConfig, model_cfg, where=f"{path}:config.model")
 
 
-def load_model(path: str | Path, hand_model, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+def load_model(path: str | Path, hand_model, device: str | torch.device = "cpu") -> tuple[PoseModel, dict]:
     """A model ready for inference (eval mode, float32) and its checkpoint payload (minus weights)."""
     payload = load_checkpoint(path, kinds=MODEL_KINDS)
     cfg = model_config_of(payload, path)

@@ -13,7 +13,6 @@ Normalisation of the input (ImageNet mean/std) is the caller's job (``HandFlowNe
 
 from __future__ import annotations
 
-import copy
 import io
 import zipfile
 from pathlib import Path
@@ -24,7 +23,7 @@ from torch import nn
 from handflow.errors import HandflowError
 
 __all__ = [
-    "BasicBlock", "Bottleneck", "ResNet", "resnet", "feature_dim_for_depth", "load_backbone_weights", "fold_batchnorm",
+    "BasicBlock", "Bottleneck", "ResNet", "resnet", "feature_dim_for_depth", "load_backbone_weights",
 ]
 
 _LAYERS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottleneck", (3, 4, 6, 3))}
@@ -152,49 +151,6 @@ class ResNet(nn.Module):
 
 def resnet(depth: int, num_classes: int | None = None, width: int = 64) -> ResNet:
     return ResNet(depth, num_classes, width)
-
-
-@torch.no_grad()
-def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
-    """``bn(conv(x))`` in eval mode as one convolution with a bias (computed in float64, then cast back)."""
-    w = conv.weight.double()
-    scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)  # (C_out,)
-    bias = bn.bias.double() - bn.running_mean.double() * scale
-    if conv.bias is not None:
-        bias = bias + conv.bias.double() * scale
-    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                      conv.dilation, conv.groups, bias=True, device=conv.weight.device, dtype=conv.weight.dtype)
-    fused.weight.copy_((w * scale[:, None, None, None]).to(conv.weight.dtype))
-    fused.bias.copy_(bias.to(conv.weight.dtype))
-    return fused
-
-
-@torch.no_grad()
-def fold_batchnorm(model: ResNet, channels_last: bool = True) -> ResNet:
-    """An inference-only copy of ``model`` with every BatchNorm folded into the convolution before it.
-
-    Equal to ``model.eval()`` (running statistics) within float rounding; ``model`` is untouched, so
-    training, parameter names and checkpoints are unaffected. The copy's BatchNorms are
-    ``nn.Identity`` and its convolutions carry the folded bias: one pass over each activation
-    instead of two. ``channels_last``: store the weights NHWC, oneDNN's fast layout on CPU (the
-    caller passes channels-last images too). Never train the copy (it has no BatchNorm left).
-    """
-    folded = copy.deepcopy(model).eval()
-    folded.conv1, folded.bn1 = _fold(folded.conv1, folded.bn1), nn.Identity()
-    for layer in (folded.layer1, folded.layer2, folded.layer3, folded.layer4):
-        for block in layer:
-            for i in (1, 2, 3):
-                conv, bn = getattr(block, f"conv{i}", None), getattr(block, f"bn{i}", None)
-                if conv is not None:
-                    setattr(block, f"conv{i}", _fold(conv, bn))
-                    setattr(block, f"bn{i}", nn.Identity())
-            if block.downsample is not None:
-                block.downsample = nn.Sequential(_fold(block.downsample[0], block.downsample[1]))
-    for p in folded.parameters():
-        p.requires_grad_(False)
-    if channels_last:
-        folded = folded.to(memory_format=torch.channels_last)
-    return folded
 
 
 def load_backbone_weights(model: ResNet, path: str | Path) -> None:

@@ -14,7 +14,8 @@ import torch
 from handflow.model.config import ModelConfig
 from handflow.model.handflownet import HandFlowNet
 from handflow.model.pose_params import Y_DIM
-from handflow.model.resnet import ResNet, fold_batchnorm
+from handflow.model.inference import fold_batchnorm
+from handflow.model.resnet import ResNet
 
 CFG = ModelConfig(crop_px=64, context_dim=32, flow_steps=3, flow_hidden=32, flow_blocks=2)
 
@@ -119,7 +120,7 @@ def test_plan_is_rebuilt_when_weights_change_and_never_saved(net):
         y0 = net.mode(ctx)
         plan = net.inference_plan()
         assert net.inference_plan() is plan  # cached while nothing changes
-        net.flow.transform._transforms[0].shift.add_(0.5)  # an in-place change, as load_state_dict makes
+        net.flow.steps[0].actnorm.shift.add_(0.5)  # an in-place change, as load_state_dict makes
         assert net.inference_plan() is not plan
         y1 = net.mode(ctx)
         net.fast_inference = False

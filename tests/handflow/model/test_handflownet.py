@@ -64,7 +64,7 @@ def test_detmag_gradient_stops_at_the_encoder():
     _, logdet, _ = m.latents(y, ctx, detach_context=True)
     (-logdet.mean()).backward()
     assert m.encoder.conv1.weight.grad is None or m.encoder.conv1.weight.grad.abs().max() == 0
-    coupling = m.flow.transform._transforms[2].transform_net
+    coupling = m.flow.steps[0].coupling.transform_net
     assert coupling.initial_layer.weight.grad.abs().max() > 0
     assert m.flow.embed[0].weight.grad.abs().max() > 0  # the context embedding belongs to the flow
     m.zero_grad()

@@ -145,7 +145,7 @@ def test_actnorm_data_init_deterministic_and_guarded():
     assert a.initialized
     for (k, v), (_, w) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(v, w), k
-    first = a.transform._transforms[0]
+    first = a.steps[0].actnorm
     out = first(y)[0]
     assert torch.allclose(out[:, :4].mean(0), torch.zeros(4), atol=1e-5)
     assert torch.allclose(out[:, :4].std(0, unbiased=False), torch.ones(4), atol=1e-4)
