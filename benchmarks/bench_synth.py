@@ -20,10 +20,10 @@ import numpy as np
 import torch
 
 from handflow.data import motions
-from handflow.data.interhand import JOINT_HAND
 from handflow.data.raster import rasterize
 from handflow.data.rig import dome_rig
 from handflow.data.synth import SynthConfig, jpeg_bytes, make_subject, render_views, synthesize
+from handflow.keypoints import JOINT_HAND
 
 from benchmarks.timing import best_time, print_figures
 

@@ -1,4 +1,4 @@
-"""Pose metrics for two-hand keypoints (DESIGN.md §6; paper §5.2–5.4).
+"""Pose metrics for two-hand keypoints (MPJPE under three alignments, MMD, sample spread).
 
 Keypoints are ``(..., 42, 3)`` in millimetres, InterHand2.6M order: right hand 0–20 (wrist 20),
 left hand 21–41 (wrist 41). Everything is vectorised over the leading (image / sample) axes with
@@ -25,7 +25,7 @@ Choices a hand-pose researcher should know about (also in README.md):
   :data:`DEFAULT_BANDWIDTHS_MM` = (10, 20, 40, 80) mm — fine articulation (RR errors are ~10–20 mm)
   up to hand placement (Global errors are ~40–100 mm). Averaging MMD² over bandwidths equals the
   MMD² of the mixture kernel, so the square root of the average is still a proper MMD.
-* **Sample std** (the ambiguity of DESIGN §7): per joint ``sqrt(trace(cov))`` with the unbiased
+* **Sample std** (a view's ambiguity in ``viewselect rank``): per joint ``sqrt(trace(cov))`` with the unbiased
   (N−1) covariance, averaged over joints; rotation invariant, so the same in world and camera frames.
 """
 
@@ -36,10 +36,10 @@ from typing import Sequence
 import torch
 
 from handflow.errors import HandflowError
+from handflow.keypoints import WRIST
 
 NUM_JOINTS = 42
-RIGHT_WRIST = 20
-LEFT_WRIST = 41
+RIGHT_WRIST, LEFT_WRIST = WRIST
 ALIGNMENTS = ("global", "rrr", "rr")
 DEFAULT_BANDWIDTHS_MM: tuple[float, ...] = (10.0, 20.0, 40.0, 80.0)
 _MMD_CHUNK = 512  # images per vectorised MMD block
@@ -295,7 +295,7 @@ def joint_sample_std(samples: torch.Tensor, alignment: str = "global") -> torch.
 
 
 def sample_std(samples: torch.Tensor, alignment: str = "global") -> torch.Tensor:
-    """Mean per-joint sample standard deviation, mm (the view ambiguity of DESIGN §7).
+    """Mean per-joint sample standard deviation, mm (the view ambiguity ``viewselect rank`` ranks by).
 
     samples: ``(..., N, 42, 3)`` mm, N >= 2 samples of the same image. Per joint
     ``sqrt(trace(cov))`` with the unbiased (N−1) covariance — i.e. the RMS distance of the samples

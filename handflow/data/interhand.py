@@ -34,7 +34,7 @@ Facts used here, as the toolkit has them:
   As in the toolkit's ``dataset.py``, a hand whose root joint is not valid has all its joints
   marked invalid.
 
-No differences from ``DESIGN.md`` §3 were found. Every malformed input raises
+Every malformed input raises
 :class:`~handflow.errors.HandflowError` with one line naming the file and key.
 """
 
@@ -55,6 +55,7 @@ from handflow.errors import HandflowError
 from handflow.geometry.camera import Camera
 from handflow.io import file_digest, read_json
 
+# the layout lives in handflow.keypoints; the names stay importable from here for older imports
 from handflow.keypoints import (FINGERS, HAND_SLICES, HANDS, JOINT_HAND, JOINT_NAMES, N_JOINTS,  # noqa: F401
                                 PARENTS, ROOT_IDX, SKELETON)
 

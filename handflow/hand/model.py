@@ -34,10 +34,11 @@ from torch import nn
 from handflow.errors import HandflowError
 from handflow.geometry.rotation import axis_angle_to_matrix
 from handflow.hand.mano import NUM_BETAS, NUM_JOINTS, build_smplx_mano, load_mano_dir
+from handflow.keypoints import WRIST_IN_HAND
 
 INTERHAND_TIP_IDS = (745, 317, 445, 556, 673)  # thumb, index, middle, ring, pinky
 NUM_KEYPOINTS = 21
-WRIST = 20
+WRIST = WRIST_IN_HAND  # the wrist among one hand's 21 keypoints
 # InterHand order from [16 MANO joints, 5 tips (thumb, index, middle, ring, pinky)].
 INTERHAND_FROM_JOINTS_AND_TIPS = (16, 15, 14, 13, 17, 3, 2, 1, 18, 6, 5, 4, 19, 12, 11, 10, 20, 9, 8, 7, 0)
 

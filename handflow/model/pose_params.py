@@ -34,6 +34,7 @@ import torch
 
 from handflow.errors import HandflowError
 from handflow.geometry.rotation import axis_angle_to_matrix, matrix_to_rot6d, rot6d_to_matrix
+from handflow.keypoints import WRIST as KP_WRIST
 
 __all__ = [
     "Y_DIM", "HAND_DIM", "LOG_S_RANGE", "WRIST", "split_y", "join_y", "rotmats_from_y", "root_from_ts",
@@ -44,7 +45,7 @@ __all__ = [
 HAND_DIM = 16 * 6 + 10 + 2 + 1  # 109
 Y_DIM = 2 * HAND_DIM  # 218
 LOG_S_RANGE = (-2.302585092994046, 4.605170185988092)  # ln 0.1, ln 100
-WRIST = (20, 41)
+WRIST = KP_WRIST  # (20, 41): right and left wrist among the 42 keypoints
 
 _Q = slice(0, 96)
 _BETA = slice(96, 106)

@@ -1,4 +1,4 @@
-"""The four plausibility criteria of MultiHands (DESIGN §5), batched over images × proposals.
+"""The four plausibility criteria of MultiHands (see ``handflow/multihands/__init__.py``), batched over images × proposals.
 
 A proposal is a two-hand MANO parameter set in the world frame (InterHand NeuralAnnot semantics:
 ``pose (…,2,48)`` rad, ``shape (…,2,10)``, ``trans (…,2,3)`` m). For one image it is plausible when
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from handflow.data.interhand import JOINT_HAND
 from handflow.data.raster import NEAR_MM, depth_at_pixels, joint_pixels, visibility_rule
+from handflow.keypoints import JOINT_HAND
 from handflow.multihands.config import MultiHandsConfig
 from handflow.multihands.prior import PosePrior
 from handflow.multihands.proxies import BoneSpheres

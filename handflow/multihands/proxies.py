@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import torch
 
-from handflow.data.interhand import SKELETON
+from handflow.keypoints import HAND_BONES
 
-BONES = torch.tensor([(j, p) for j, p in SKELETON if j < 21])  # (20,2) child, parent in one hand
+BONES = torch.tensor(HAND_BONES)  # (20,2) child, parent in one hand
 
 
 def _segment_distance(points: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,8 @@ import torch
 from handflow.config import to_dict
 from handflow.data import motions
 from handflow.data import synth as synth_mod
-from handflow.data.interhand import JOINT_HAND, InterHandDataset
+from handflow.data.interhand import InterHandDataset
+from handflow.keypoints import JOINT_HAND
 from handflow.data.raster import rasterize, visibility
 from handflow.data.rig import RIG_CENTER_MM
 from handflow.data.synth import (
