@@ -1,16 +1,11 @@
-"""Held-out figures of a model on a split: the mode's MPJPE against a constant predictor, sample spread.
-
-    python -m handflow.evaluate --model viewselect/models/default.pt --split test
+"""Held-out figures of a model on a split: the mode's MPJPE against a constant predictor, sample spread
+(``viewselect evaluate-model``), and the figures against MultiHands annotations (``viewselect evaluate``).
 
 The constant (mean-pose) predictor outputs the training set's mean ``y`` (the model's ``y_mean``
 buffer) for every image, lifted with that image's crop camera: the floor a model must beat.
 """
 
 from __future__ import annotations
-
-import argparse
-import json
-from pathlib import Path
 
 import torch
 
@@ -134,28 +129,3 @@ def evaluate_annotations(model, data: dict, n_samples: int = 100, batch: int = 3
     res["annotations_per_image"] = float(data["ann_mask"].sum(1).float().mean())
     res["bandwidths_mm"] = list(bandwidths_mm)
     return res
-
-
-def main(argv: list[str] | None = None) -> None:
-    from handflow.data.preload import preload_split
-    from handflow.data.synth import ensure_default_data
-    from handflow.hand.model import HandModel
-    from handflow.model.registry import load_model
-
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True)
-    p.add_argument("--split", default="test")
-    p.add_argument("--data-root", default=None)
-    p.add_argument("--mano-dir", default=None)
-    p.add_argument("--samples", type=int, default=100)
-    p.add_argument("--max-images", type=int, default=None)
-    a = p.parse_args(argv)
-    hm = HandModel.from_dir(a.mano_dir)
-    model, _ = load_model(a.model, hm)
-    root = Path(a.data_root) if a.data_root else ensure_default_data()
-    data = preload_split(root, a.split, model.cfg.crop_px, hm, max_images=a.max_images)
-    print(json.dumps(evaluate_split(model, data, a.samples), indent=2))
-
-
-if __name__ == "__main__":
-    main()

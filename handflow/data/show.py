@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from handflow.data.interhand import SKELETON, InterHandDataset
+from handflow.data.interhand import InterHandDataset
+from handflow.keypoints import SKELETON
 from handflow.io import atomic_path
 
 HAND_COLORS = {0: "#ff3b30", 1: "#1e90ff"}  # right red, left blue
@@ -50,9 +51,10 @@ def render_overlay(dataset: InterHandDataset, capture: int, seq: str, cam_id: st
     plt.close(fig)
 
 
-def render_annotations(dataset: InterHandDataset, capture: int, seq: str, cam_id: str, frame: int,
+def render_annotations(dataset: InterHandDataset, capture: int, seq: str, cam_id: str, frame: int, ann: dict,
                        out_png: str | os.PathLike, dpi: int = 100) -> int:
-    """Write ``out_png``, the frame's MultiHands annotations (``dataset.annotations``) side by side, like
+    """Write ``out_png``, the frame's MultiHands annotations ``ann`` (``joints_world_mm (K,42,3)``,
+    ground truth first; read by the caller through ``handflow.multihands.store``) side by side, like
     the paper's Figure 3: left, every annotation's skeleton projected on the full image, transparent,
     the ground truth (annotation 0) opaque and outlined in white; right, the same 3D joints from a novel
     viewpoint, the camera turned 90° about its vertical (image y) axis through the ground truth's
@@ -66,16 +68,7 @@ def render_annotations(dataset: InterHandDataset, capture: int, seq: str, cam_id
     import numpy as np
     from matplotlib.collections import LineCollection
 
-    from handflow.errors import HandflowError
-    from handflow.multihands.store import sequence_path
-
     i = dataset.index_of(capture, seq, cam_id, frame)
-    ann = dataset.annotations(i)
-    if ann is None:
-        path = sequence_path(dataset.root, dataset.split, capture, seq)
-        if path.is_file():  # the walk skips images without MANO parameters for both hands
-            raise HandflowError(f"{path} has no annotations of cam{cam_id} frame {frame} (listed as skipped in its meta?)")
-        raise HandflowError(f"no MultiHands file for Capture{capture}/{seq} ({path}); run viewselect annotate first")
     img = dataset.load_full_image(i)
     H, W = img.shape[:2]
     cam = dataset.camera(capture, cam_id)

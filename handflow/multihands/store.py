@@ -91,3 +91,44 @@ def read_sequence(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
     if arrays["frame"].shape != (n,) or c.shape != (n,) or (n and (c.min() < 1 or c.max() > K)):
         raise HandflowError(f"{path}: 'frame'/'count' do not match {n} images of at most {K} annotations")
     return arrays, meta
+
+
+class AnnotationReader:
+    """The MultiHands annotations of single images of a split, one sequence file read once.
+
+    ``of(capture, seq, camera, frame)``: ground truth first, ``pose (K,2,48)`` rad, ``shape (K,2,10)``,
+    ``trans (K,2,3)`` m (world frame, NeuralAnnot semantics) and ``joints_world_mm (K,42,3)`` through
+    ``hand_model``; None when the sequence has no file or the file lacks the image (the walk skips
+    images without MANO parameters for both hands).
+    """
+
+    def __init__(self, root: str | Path, split: str, hand_model):
+        self.root, self.split, self.hand_model = Path(root), split, hand_model
+        self._files: dict[tuple[int, str], tuple[dict, dict] | None] = {}
+
+    def path(self, capture: int, seq: str) -> Path:
+        return sequence_path(self.root, self.split, capture, seq)
+
+    def of(self, capture: int, seq: str, camera: str, frame: int) -> dict | None:
+        import torch
+
+        key = (capture, seq)
+        if key not in self._files:
+            path = self.path(capture, seq)
+            if path.is_file():
+                arrays, _ = read_sequence(path)
+                rows = {(str(c), int(f)): r for r, (c, f) in enumerate(zip(arrays["camera"], arrays["frame"]))}
+                self._files[key] = (arrays, rows)
+            else:
+                self._files[key] = None
+        if self._files[key] is None:
+            return None
+        arrays, rows = self._files[key]
+        r = rows.get((str(camera), int(frame)))
+        if r is None:
+            return None
+        n = int(arrays["count"][r])
+        out = {k: torch.from_numpy(arrays[k][r, :n].copy()) for k in ("pose", "shape", "trans")}
+        with torch.no_grad():
+            out["joints_world_mm"] = self.hand_model.keypoints_from_mano(out["pose"], out["shape"], out["trans"]).float()
+        return out

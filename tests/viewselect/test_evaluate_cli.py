@@ -54,3 +54,14 @@ def test_evaluate_without_annotations_is_one_line_error(tmp_path, tiny_data_root
     assert ex.value.code == 2
     assert "viewselect annotate" in err and len(err.strip().splitlines()) == 1
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_evaluate_model_prints_held_out_figures(tiny_data_root, tiny_model):
+    res = CliRunner().invoke(app, ["evaluate-model", "--model", str(tiny_model), "--data-root", str(tiny_data_root),
+                                   "--samples", "4", "--max-images", "6"])
+    assert res.exit_code == 0, res.output
+    figures = json.loads(res.output)
+    assert figures["images"] == 6 and figures["samples_per_image"] == 4
+    for al in ("global", "rrr", "rr"):
+        assert math.isfinite(figures[f"mode_mpjpe_{al}_mm"]) and figures[f"constant_mpjpe_{al}_mm"] > 0
+    assert figures["sample_std_mm"] > 0

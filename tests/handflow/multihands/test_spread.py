@@ -1,21 +1,18 @@
-"""reports/multihands.md: the spread figures and the report itself on the tiny capture."""
+"""The MultiHands spread and count figures on the tiny capture."""
 
 from __future__ import annotations
 
 import math
 
 from handflow.data.interhand import InterHandDataset
-from handflow.multihands.spread import annotation_spread, write_report
+from handflow.multihands.spread import annotation_counts, annotation_spread
 
 
-def test_spread_figures_and_report(tmp_path, tiny_multihands_root):
+def test_spread_and_count_figures(tiny_multihands_root):
     ds = InterHandDataset(tiny_multihands_root, "test", max_frames=2)
     s = annotation_spread(ds)
     assert s["images"] == len(ds) and s["images_with_annotations"] > 0
     for k in ("all_depth_mm", "all_plane_mm"):
         assert math.isfinite(s[k]) and s[k] > 0
-    out = tmp_path / "multihands.md"
-    res = write_report(ds, out, "test")
-    text = out.read_text()
-    assert "acceptance rate" in text and "along the viewing ray" in text
-    assert res["counts"]["annotated"] == len(ds)
+    c = annotation_counts(ds)
+    assert c["proposals"] >= c["accepted"] > 0 and c["annotations"] >= c["annotated"]
