@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -30,6 +30,33 @@ err_console = Console(stderr=True)
 
 
 REPO_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+# ---------------------------------------------------------------- options shared by several commands
+# Declared once here; a command names its option by its type. Defaults stay with the parameter.
+Sequence = Annotated[str, typer.Option(help="Capture0-1, Capture3, Capture0/SEQ_NAME or a comma list.")]
+SequenceOrAll = Annotated[Optional[str], typer.Option(
+    "--sequence", help="Sequences, e.g. Capture0-1 or Capture0/SEQ (default: the whole split).")]
+DataRoot = Annotated[Optional[Path], typer.Option(
+    "--data-root", help="InterHand2.6M-layout root (default: the embedded synthetic capture).")]
+Split = Annotated[str, typer.Option(help="Split: train, val or test.")]
+ModelPath = Annotated[Optional[Path], typer.Option("--model", help="Model checkpoint (default: the shipped model).")]
+CompareModel = Annotated[Optional[Path], typer.Option(
+    "--compare-model", help="A baseline model whose spread is ranked alongside.")]
+ManoDir = Annotated[Optional[Path], typer.Option(
+    "--mano-dir", help="Folder with MANO_RIGHT/MANO_LEFT (.pkl or .npz; default: the synthetic MANO).")]
+Frames = Annotated[Optional[int], typer.Option("--frames", help="At most this many frames per sequence (evenly spaced).")]
+FirstFrames = Annotated[Optional[int], typer.Option("--frames", help="Only the first N frames of each sequence.")]
+Cameras = Annotated[Optional[str], typer.Option("--cameras", help="Comma list of camera ids to score (default: all).")]
+Drop = Annotated[Optional[int], typer.Option("--drop", help="Drop the K most ambiguous cameras.")]
+Keep = Annotated[Optional[int], typer.Option("--keep", help="Keep K cameras.")]
+MaxAmbiguity = Annotated[Optional[float], typer.Option(
+    "--max-ambiguity", help="Keep cameras whose ambiguity is at most MM.")]
+Strategy = Annotated[str, typer.Option(
+    help="With --keep: ambiguity (least ambiguous) or coverage (also spread directions).")]
+RankSamples = Annotated[int, typer.Option(
+    "--samples", help="Poses sampled per image (the same value reuses rank's per-view cache).")]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of the pose samples.")]
+Device = Annotated[Optional[str], typer.Option("--device", help="cpu or cuda (default: cuda when available).")]
 
 
 def _config_path(config: str) -> Path:
@@ -77,8 +104,8 @@ def data_show(
     sequence: str = typer.Option(..., help="Capture<N>/<sequence name>."),
     camera: str = typer.Option(..., help="Camera id, e.g. 400002."),
     frame: Optional[int] = typer.Option(None, help="Frame index (default: the sequence's first)."),
-    split: str = typer.Option("test", help="Split: train, val or test."),
-    data_root: Optional[Path] = typer.Option(None, help="InterHand2.6M-layout root (default: embedded data)."),
+    split: Split = "test",
+    data_root: DataRoot = None,
     out: Optional[Path] = typer.Option(None, help="Output PNG (default: show-<capture>-<seq>-cam<id>-<frame>.png)."),
     annotations: bool = typer.Option(False, "--annotations", help="Draw the frame's MultiHands annotations (image "
                                      "and a novel 3D view) instead; needs `viewselect annotate` first."),
@@ -103,13 +130,18 @@ def data_show(
         raise HandflowError(f"unknown frame {frame} of Capture{capture}/{seq} (frames {frames[0]}..{frames[-1]})")
     ds.camera(capture, camera)
     if annotations:
-        from handflow.multihands.store import sequence_path
+        from handflow.hand.model import HandModel
+        from handflow.multihands.store import AnnotationReader
 
-        path = sequence_path(root, split, capture, seq)
+        reader = AnnotationReader(root, split, HandModel.from_dir(str(mano_dir) if mano_dir else None))
+        path = reader.path(capture, seq)
         if not path.is_file():
             raise HandflowError(f"Capture{capture}/{seq} has no MultiHands file ({path}); run viewselect annotate first")
+        ann = reader.of(capture, seq, camera, frame)
+        if ann is None:  # the walk skips images without MANO parameters for both hands
+            raise HandflowError(f"{path} has no annotations of cam{camera} frame {frame} (listed as skipped in its meta?)")
         out = out or Path(f"show-Capture{capture}-{seq}-cam{camera}-{frame}-multihands.png")
-        n = render_annotations(ds, capture, seq, camera, frame, out)
+        n = render_annotations(ds, capture, seq, camera, frame, ann, out)
         console.print(f"wrote {out} ({n} annotations)")
         return
     out = out or Path(f"show-Capture{capture}-{seq}-cam{camera}-{frame}.png")
@@ -119,13 +151,13 @@ def data_show(
 
 @app.command("annotate")
 def annotate(
-    sequence: Optional[str] = typer.Option(None, help="Sequences, e.g. Capture0-1 or Capture0/SEQ (default: the whole split)."),
-    split: str = typer.Option("test", help="Split: train, val or test."),
+    sequence: SequenceOrAll = None,
+    split: Split = "test",
     per_image: Optional[int] = typer.Option(None, help="Annotations kept per image, ground truth included (overrides the config)."),
     config: str = typer.Option("multihands", help="MultiHands config: NAME under configs/ or a TOML path."),
-    frames: Optional[int] = typer.Option(None, help="Only the first N frames of each sequence."),
-    data_root: Optional[Path] = typer.Option(None, help="InterHand2.6M-layout root (default: embedded data)."),
-    mano_dir: Optional[Path] = typer.Option(None, help="Folder with MANO_RIGHT/MANO_LEFT (default: the synthetic MANO)."),
+    frames: FirstFrames = None,
+    data_root: DataRoot = None,
+    mano_dir: ManoDir = None,
     seed: Optional[int] = typer.Option(None, help="Random seed (overrides the config)."),
     force: bool = typer.Option(False, help="Recompute sequences whose file is already up to date."),
 ) -> None:
@@ -162,13 +194,13 @@ def annotate(
 @app.command("evaluate")
 def evaluate(
     models: str = typer.Option(..., help="Checkpoints to compare: NAME=PATH,NAME=PATH (or PATH,PATH)."),
-    split: str = typer.Option("test", help="Split: train, val or test."),
-    sequence: Optional[str] = typer.Option(None, help="Sequences, e.g. Capture0-1 (default: the whole split)."),
-    frames: Optional[int] = typer.Option(None, help="Only the first N frames of each sequence."),
+    split: Split = "test",
+    sequence: SequenceOrAll = None,
+    frames: FirstFrames = None,
     samples: int = typer.Option(100, help="Samples per image for MMD and the sample std."),
     annotations: int = typer.Option(100, help="At most this many MultiHands annotations per image."),
-    data_root: Optional[Path] = typer.Option(None, help="InterHand2.6M-layout root (default: embedded data)."),
-    mano_dir: Optional[Path] = typer.Option(None, help="Folder with the MANO files (default: the synthetic MANO)."),
+    data_root: DataRoot = None,
+    mano_dir: ManoDir = None,
     out: Path = typer.Option(Path("reports"), help="Folder for evaluation.md and the CSV tables."),
     seed: int = typer.Option(0, help="Seed of the sampling noise."),
     notes: Optional[Path] = typer.Option(None, help="Markdown file whose text goes under the title (findings)."),
@@ -195,6 +227,64 @@ def evaluate(
         console.print(f"{r['model']:>24}: MMD global {r['mmd_global']:.3f}  RRR {r['mmd_rrr']:.3f}  RR {r['mmd_rr']:.3f}"
                       f"  sample std {r['sample_std_mm']:.1f} mm", markup=False, highlight=False)
     console.print(f"wrote {paths[-1]}", markup=False, highlight=False)
+
+
+@app.command("evaluate-model")
+def evaluate_model(
+    model: Path = typer.Option(..., "--model", help="Model checkpoint."),
+    split: Split = "test",
+    data_root: DataRoot = None,
+    mano_dir: ManoDir = None,
+    samples: int = typer.Option(100, help="Samples per image for the sample spread."),
+    max_images: Optional[int] = typer.Option(None, help="At most this many images of the split (default: all)."),
+    seed: Seed = 0,
+) -> None:
+    """Held-out figures of one model: the mode's MPJPE (global, RRR, RR) against the constant mean-pose
+    predictor, and the sample spread; printed as JSON."""
+    import json
+
+    from handflow.data.preload import preload_split
+    from handflow.data.synth import ensure_default_data
+    from handflow.evaluate import evaluate_split
+    from handflow.hand.model import HandModel
+    from handflow.model.registry import load_model
+
+    if samples < 2:
+        raise HandflowError(f"--samples must be at least 2, found {samples}")
+    if not model.is_file():
+        raise HandflowError(f"missing model checkpoint: {model}")
+    hm = HandModel.from_dir(str(mano_dir) if mano_dir else None)
+    net, _ = load_model(model, hm)
+    root = data_root or ensure_default_data()
+    data = preload_split(root, split, net.cfg.crop_px, hm, max_images=max_images)
+    console.print(json.dumps(evaluate_split(net, data, samples, seed=seed), indent=2), markup=False, highlight=False)
+
+
+@app.command("multihands-report")
+def multihands_report(
+    split: Split = "test",
+    sequence: SequenceOrAll = None,
+    frames: FirstFrames = None,
+    data_root: DataRoot = None,
+    mano_dir: ManoDir = None,
+    out: Path = typer.Option(Path("reports/multihands.md"), help="Markdown file to write."),
+) -> None:
+    """Where the MultiHands annotations spread (along the viewing ray vs in the image plane, visible vs
+    occluded joints) and the walk's acceptance figures, from the files `viewselect annotate` wrote."""
+    import json
+
+    from handflow.data.interhand import InterHandDataset
+    from handflow.data.synth import ensure_default_data
+    from viewselect.multihands_report import write_multihands_report
+
+    root = data_root or ensure_default_data()
+    ds = InterHandDataset(root, split, selection=sequence, max_frames=frames,
+                          mano_dir=str(mano_dir) if mano_dir else None)
+    command = " ".join(["viewselect multihands-report", *sys.argv[2:]]) if sys.argv[1:2] == ["multihands-report"] \
+        else "viewselect multihands-report"
+    res = write_multihands_report(ds, out, command)
+    console.print(json.dumps(res["spread"], indent=2), markup=False, highlight=False)
+    console.print(f"wrote {out}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("train-model")
@@ -246,23 +336,23 @@ def _rank_request(*, sequence: str, data_root, split: str, model, compare_model,
 
 @app.command("rank")
 def rank(
-    sequence: str = typer.Option("Capture0-1", help="Capture0-1, Capture3, Capture0/SEQ_NAME or a comma list."),
-    data_root: Optional[Path] = typer.Option(None, help="InterHand2.6M-layout root (default: embedded synthetic capture)."),
-    split: str = typer.Option("test", help="Split holding the sequences."),
-    model: Optional[Path] = typer.Option(None, help="Model checkpoint (default: the shipped model)."),
-    compare_model: Optional[Path] = typer.Option(None, help="A baseline model whose spread is ranked alongside."),
-    mano_dir: Optional[Path] = typer.Option(None, help="Folder with MANO_RIGHT.pkl / MANO_LEFT.pkl."),
-    samples: int = typer.Option(100, help="Poses sampled per image."),
-    frames: Optional[int] = typer.Option(None, help="At most this many frames per sequence (evenly spaced)."),
-    cameras: Optional[str] = typer.Option(None, help="Comma list of camera ids to score (default: all)."),
-    drop: Optional[int] = typer.Option(None, help="Drop the K most ambiguous cameras."),
-    keep: Optional[int] = typer.Option(None, help="Keep K cameras."),
-    max_ambiguity: Optional[float] = typer.Option(None, help="Keep cameras whose ambiguity is at most MM."),
-    strategy: str = typer.Option("ambiguity", help="With --keep: ambiguity (least ambiguous) or coverage (also spread directions)."),
+    sequence: Sequence = "Capture0-1",
+    data_root: DataRoot = None,
+    split: Split = "test",
+    model: ModelPath = None,
+    compare_model: CompareModel = None,
+    mano_dir: ManoDir = None,
+    samples: RankSamples = 100,
+    frames: Frames = None,
+    cameras: Cameras = None,
+    drop: Drop = None,
+    keep: Keep = None,
+    max_ambiguity: MaxAmbiguity = None,
+    strategy: Strategy = "ambiguity",
     alignment: str = typer.Option("global", help="Alignment shown in the terminal: global, rrr or rr."),
     out: Path = typer.Option(Path("viewselect-results"), help="Folder for ranking.csv/.parquet/.xlsx and summary.json."),
-    seed: int = typer.Option(0, help="Seed of the pose samples."),
-    device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
+    seed: Seed = 0,
+    device: Device = None,
 ) -> None:
     """Rank the cameras of a capture by HandFlowNet ambiguity; MPJPE, regret and the drop list."""
     from viewselect.rank import run_rank
@@ -293,24 +383,24 @@ def report(
     html: bool = typer.Option(False, "--html", help="Write one self-contained HTML file (the default format)."),
     format: Optional[str] = typer.Option(None, "--format", help="html (default) or md (Markdown + PNG folder)."),
     out: Optional[Path] = typer.Option(None, help="Output (default: viewselect-results/view-report.html; md: viewselect-results/view-report/)."),
-    sequence: str = typer.Option("Capture0-1", help="Capture0-1, Capture3, Capture0/SEQ_NAME or a comma list."),
-    data_root: Optional[Path] = typer.Option(None, help="InterHand2.6M-layout root (default: embedded synthetic capture)."),
-    split: str = typer.Option("test", help="Split holding the sequences."),
-    model: Optional[Path] = typer.Option(None, help="Model checkpoint (default: the shipped model)."),
-    compare_model: Optional[Path] = typer.Option(None, help="A baseline model whose spread is ranked alongside."),
-    mano_dir: Optional[Path] = typer.Option(None, help="Folder with MANO_RIGHT.pkl / MANO_LEFT.pkl."),
-    samples: int = typer.Option(100, help="Poses sampled per image for the ranking (100 reuses rank's cache)."),
-    frames: Optional[int] = typer.Option(None, help="At most this many frames per sequence (evenly spaced)."),
-    cameras: Optional[str] = typer.Option(None, help="Comma list of camera ids to score (default: all)."),
-    drop: Optional[int] = typer.Option(None, help="Drop the K most ambiguous cameras."),
-    keep: Optional[int] = typer.Option(None, help="Keep K cameras."),
-    max_ambiguity: Optional[float] = typer.Option(None, help="Keep cameras whose ambiguity is at most MM."),
-    strategy: str = typer.Option("ambiguity", help="With --keep: ambiguity or coverage."),
+    sequence: Sequence = "Capture0-1",
+    data_root: DataRoot = None,
+    split: Split = "test",
+    model: ModelPath = None,
+    compare_model: CompareModel = None,
+    mano_dir: ManoDir = None,
+    samples: RankSamples = 100,
+    frames: Frames = None,
+    cameras: Cameras = None,
+    drop: Drop = None,
+    keep: Keep = None,
+    max_ambiguity: MaxAmbiguity = None,
+    strategy: Strategy = "ambiguity",
     overlay_samples: int = typer.Option(50, help="Poses drawn in each sample overlay."),
     triangulation: bool = typer.Option(True, "--triangulation/--no-triangulation",
                                        help="Plot triangulation error vs cameras kept."),
-    seed: int = typer.Option(0, help="Seed of the pose samples."),
-    device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
+    seed: Seed = 0,
+    device: Device = None,
 ) -> None:
     """Write the view-selection report: dome, ranking, regret, sample overlays, provenance."""
     from viewselect.pipeline import build_report

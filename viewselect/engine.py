@@ -31,10 +31,11 @@ from handflow.data.rig import camera_angles
 from handflow.errors import HandflowError
 from handflow.metrics import mpjpe, sample_std
 from handflow.model.pose_params import Y_DIM, joints_to_world
+from handflow.model.protocol import PoseModel, SamplesInChunks
 from handflow.progress import make_progress
 from viewselect.noise import ViewNoise, chunks
 from viewselect.prefetch import Prefetch
-from viewselect.records import SkippedView, ViewRecord
+from viewselect.records import SkippedView, ViewRecord, hands_center
 from viewselect.streaming import SampleSpread
 from viewselect.triangulation import Scene
 from viewselect.viewcache import ViewCache, cache_key
@@ -67,7 +68,7 @@ def pick_frames(frames: list[int], limit: int | None) -> list[int]:
 
 
 @torch.inference_mode()
-def evaluate_batch(model, views: list[dict], cfg: RankConfig) -> list[ViewRecord]:
+def evaluate_batch(model: PoseModel, views: list[dict], cfg: RankConfig) -> list[ViewRecord]:
     """Run the model on the frames of several views at once; one record per view.
 
     The encoder runs once on all images; the flow runs in chunks of at most ``cfg.chunk_rows``
@@ -80,7 +81,7 @@ def evaluate_batch(model, views: list[dict], cfg: RankConfig) -> list[ViewRecord
     K = torch.cat([v["K_crop"] for v in views]).to(device)
     noise = ViewNoise(views, cfg.samples, cfg.seed)
     B, N = images.shape[0], cfg.samples
-    if hasattr(model, "predict_joints"):
+    if isinstance(model, SamplesInChunks):
         ctx = model.encode(images.to(device))
         mode_cam = model.predict_joints(ctx, K, ctx.new_zeros(B, 1, Y_DIM))[:, 0]  # f_v(0), (B,42,3) mm
         spread = SampleSpread(B, device)
@@ -128,7 +129,7 @@ def _mean(t: torch.Tensor) -> float:
     return float(t.mean()) if t.numel() else math.nan
 
 
-def evaluate_views(model, model_key: str, dataset: InterHandDataset, pairs: list[tuple[int, str]],
+def evaluate_views(model: PoseModel, model_key: str, dataset: InterHandDataset, pairs: list[tuple[int, str]],
                    cfg: RankConfig, cache_root: Path, cameras: list[str] | None = None,
                    shard: tuple[int, int] = (0, 1), label: str = "ranking",
                    skipped_views: list[SkippedView] | None = None) -> list[ViewRecord]:
@@ -212,11 +213,6 @@ def view_table(records: list[ViewRecord], dataset: InterHandDataset) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def hands_center(records: list[ViewRecord]) -> np.ndarray:
-    """``(3,)`` mm: where the rig looks, the mean of the views' hand centres."""
-    return np.mean([r.hands_center_mm for r in records], axis=0)
-
-
 def triangulation_scenes(records: list[ViewRecord], dataset: InterHandDataset) -> list[Scene]:
     """Per sequence, what triangulation needs: every scored camera, the ground-truth joints of the
     frames every view could read, and which camera sees which valid joint in each of them."""
@@ -241,5 +237,5 @@ def triangulation_scenes(records: list[ViewRecord], dataset: InterHandDataset) -
     return scenes
 
 
-__all__ = ["RankConfig", "evaluate_views", "evaluate_batch", "view_table", "hands_center", "triangulation_scenes",
+__all__ = ["RankConfig", "evaluate_views", "evaluate_batch", "view_table", "triangulation_scenes",
            "pick_frames"]

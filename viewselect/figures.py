@@ -1,4 +1,4 @@
-"""Figures of the ``viewselect report`` (DESIGN §8), each returned as PNG bytes (matplotlib, Agg backend).
+"""Figures of the ``viewselect report`` (see ``viewselect/report.py``), each returned as PNG bytes (matplotlib, Agg backend).
 
 Every function takes plain tables/arrays and returns ``bytes`` of a PNG, so the report can embed
 them (HTML data URIs) or write them beside a Markdown file. No figure opens a window.

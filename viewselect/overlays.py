@@ -12,11 +12,12 @@ import pandas as pd
 import torch
 
 from handflow.model.pose_params import Y_DIM, joints_to_world, project_crop
+from handflow.model.protocol import PoseModel
 from viewselect.records import OverlayView, SequenceOverlay, ViewRecord
 
 
 @torch.no_grad()
-def sample_overlays(model, dataset, sequences: pd.DataFrame, records: list[ViewRecord], n_samples: int,
+def sample_overlays(model: PoseModel, dataset, sequences: pd.DataFrame, records: list[ViewRecord], n_samples: int,
                     seed: int = 0) -> list[SequenceOverlay]:
     """One :class:`SequenceOverlay` per sequence of ``sequences`` (the ranking's per-(sequence,
     camera) table), in sequence order. Sequence ``i``'s noise is ``randn(1, n_samples, 218)`` from a

@@ -1,4 +1,4 @@
-"""Regret, ambiguity ranks, keep/drop selection and ranker comparison (DESIGN.md §7; paper §5.8).
+"""Regret, ambiguity ranks, keep/drop selection and ranker comparison (definitions: README.md, section "`rank` output").
 
 Input: one row per (sequence, camera) with columns
 

@@ -49,6 +49,11 @@ class ViewRecord:
         return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
 
+def hands_center(records: list[ViewRecord]) -> np.ndarray:
+    """``(3,)`` mm: where the rig looks, the mean of the views' hand centres."""
+    return np.mean([r.hands_center_mm for r in records], axis=0)
+
+
 @dataclass(frozen=True)
 class SkippedView:
     """A view none of whose images could be read: left out of the ranking, listed in the outputs."""

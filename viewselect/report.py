@@ -21,13 +21,12 @@ import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 
 from handflow.errors import HandflowError
 from handflow.io import write_text
 from viewselect.rank import RankOutcome, RankRequest
 from viewselect.ranking import RANKER_LABELS, random_order_curve
-from viewselect.records import SequenceOverlay
+from viewselect.records import SequenceOverlay, hands_center
 from viewselect.render import Figure, ReportContent, Section, Table, render_html, write_markdown_folder
 
 FORMATS = ("html", "md")
@@ -97,7 +96,6 @@ def _has_triangulation(outcome: RankOutcome) -> bool:
 def make_figures(outcome: RankOutcome, req: ReportRequest) -> dict[str, list[Figure]]:
     from handflow.keypoints import SKELETON
     from viewselect import figures as F
-    from viewselect.engine import hands_center
     from viewselect.ranking import regret_vs_dropped
 
     res = outcome.result

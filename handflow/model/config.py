@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from handflow.errors import HandflowError
 from handflow.model.pose_params import Y_DIM
 
-# Model kinds this package builds: HandFlowNet and the baselines of DESIGN §4 (handflow.model.baselines).
+# Model kinds this package builds: HandFlowNet and the baselines (handflow.model.baselines).
 MODEL_KINDS: tuple[str, ...] = ("handflow", "regressor", "mc_dropout", "gaussian", "cvae")
 
 

@@ -1,4 +1,4 @@
-"""The perturbation random walk of MultiHands for one image (DESIGN §5, paper §4).
+"""The perturbation random walk of MultiHands for one image (the criteria: ``criteria.py``).
 
 Round 0 starts from the ground truth. Every round draws ``proposals`` parents at random from the current
 population, perturbs each (finger pose in prior-σ units along the PCA directions, global orientation,
