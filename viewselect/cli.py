@@ -29,7 +29,12 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
 
-REPO_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+def configs_dir() -> Path:
+    """The shipped configs: ``configs/`` of the source tree, reached as the package's ``configs``
+    (a link in the source tree, a folder in an installed wheel), so any working folder finds them."""
+    from importlib import resources
+
+    return Path(str(resources.files("viewselect") / "configs"))
 
 # ---------------------------------------------------------------- options shared by several commands
 # Declared once here; a command names its option by its type. Defaults stay with the parameter.
@@ -60,10 +65,10 @@ Device = Annotated[Optional[str], typer.Option("--device", help="cpu or cuda (de
 
 
 def _config_path(config: str) -> Path:
-    """``NAME`` means ``configs/NAME.toml``; anything else is a path."""
+    """``NAME`` means the shipped ``configs/NAME.toml``; anything else is a path."""
     p = Path(config)
     if p.suffix == "" and not p.exists():
-        p = REPO_CONFIGS / f"{config}.toml"
+        p = configs_dir() / f"{config}.toml"
     return p
 
 
