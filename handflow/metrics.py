@@ -36,7 +36,7 @@ from typing import Sequence
 import torch
 
 from handflow.errors import HandflowError
-from handflow.keypoints import WRIST
+from handflow.keypoints import HAND_SLICES, WRIST
 
 NUM_JOINTS = 42
 RIGHT_WRIST, LEFT_WRIST = WRIST
@@ -72,7 +72,8 @@ def align(joints: torch.Tensor, mode: str) -> torch.Tensor:
     left_root = joints[..., LEFT_WRIST : LEFT_WRIST + 1, :]
     # Per-joint root: the first 21 joints use the right wrist, the rest the left wrist.
     roots = torch.cat(
-        [right_root.expand_as(joints[..., :21, :]), left_root.expand_as(joints[..., 21:, :])], dim=-2
+        [right_root.expand_as(joints[..., HAND_SLICES["right"], :]),
+         left_root.expand_as(joints[..., HAND_SLICES["left"], :])], dim=-2
     )
     return joints - roots
 

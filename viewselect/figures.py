@@ -11,6 +11,8 @@ import io
 import numpy as np
 import pandas as pd
 
+from handflow.keypoints import JOINT_HAND
+
 HAND_COLORS = ("#e8412c", "#1f77d4")  # right hand, left hand
 DPI = 100
 
@@ -173,7 +175,7 @@ def _segments(joints: np.ndarray, skeleton) -> tuple[np.ndarray, np.ndarray]:
     a = np.array([e[0] for e in skeleton])
     b = np.array([e[1] for e in skeleton])
     seg = np.stack([j[:, a], j[:, b]], axis=2).reshape(-1, 2, j.shape[-1])
-    hand = np.tile((a >= 21).astype(int), j.shape[0])
+    hand = np.tile(JOINT_HAND[a], j.shape[0])
     return seg, hand
 
 

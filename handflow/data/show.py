@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from handflow.data.interhand import InterHandDataset
-from handflow.keypoints import SKELETON
+from handflow.keypoints import HAND_SLICES, HANDS, JOINT_HAND, SKELETON
 from handflow.io import atomic_path
 
 HAND_COLORS = {0: "#ff3b30", 1: "#1e90ff"}  # right red, left blue
@@ -31,11 +31,11 @@ def render_overlay(dataset: InterHandDataset, capture: int, seq: str, cam_id: st
     ax.imshow(img, interpolation="nearest")
     for j, p in SKELETON:
         if valid[j] and valid[p]:
-            ax.plot(uv[[j, p], 0], uv[[j, p], 1], "-", color=HAND_COLORS[j // 21], lw=1.5, alpha=0.8)
+            ax.plot(uv[[j, p], 0], uv[[j, p], 1], "-", color=HAND_COLORS[JOINT_HAND[j]], lw=1.5, alpha=0.8)
     for j in range(len(uv)):
         if not valid[j]:
             continue
-        c = HAND_COLORS[j // 21]
+        c = HAND_COLORS[JOINT_HAND[j]]
         if vis[j]:
             ax.plot(uv[j, 0], uv[j, 1], "o", ms=5, mfc=c, mec="white", mew=0.8)
         else:
@@ -89,13 +89,13 @@ def render_annotations(dataset: InterHandDataset, capture: int, seq: str, cam_id
     ax.imshow(img, interpolation="nearest")
     for a, pts in ((ax, uv), (ax3, side)):
         for h in (0, 1):
-            hb = bones[bones[:, 0] // 21 == h]
+            hb = bones[JOINT_HAND[bones[:, 0]] == h]
             segs = pts[1:][:, hb].reshape(-1, 2, 2)  # every walked annotation's bones of hand h
             a.add_collection(LineCollection(segs, colors=HAND_COLORS[h], linewidths=1.0, alpha=alpha))
             gt = LineCollection(pts[0][hb], colors=HAND_COLORS[h], linewidths=2.0,
                                 path_effects=[pe.Stroke(linewidth=3.6, foreground="white"), pe.Normal()])
             a.add_collection(gt)
-            a.plot(pts[0, 21 * h: 21 * h + 21, 0], pts[0, 21 * h: 21 * h + 21, 1], "o", ms=3.5,
+            a.plot(pts[0, HAND_SLICES[HANDS[h]], 0], pts[0, HAND_SLICES[HANDS[h]], 1], "o", ms=3.5,
                    mfc=HAND_COLORS[h], mec="white", mew=0.6)
     ax.set_xlim(-0.5, W - 0.5)
     ax.set_ylim(H - 0.5, -0.5)

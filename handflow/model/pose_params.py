@@ -34,6 +34,7 @@ import torch
 
 from handflow.errors import HandflowError
 from handflow.geometry.rotation import axis_angle_to_matrix, matrix_to_rot6d, rot6d_to_matrix
+from handflow.keypoints import HAND_SLICES, N_JOINTS
 from handflow.keypoints import WRIST as KP_WRIST
 
 __all__ = [
@@ -207,9 +208,10 @@ def lift_y(y: torch.Tensor, K_crop: torch.Tensor, crop_px: int, hand_model, retu
     for d in lead:
         N *= d
     rot = rot6d_to_matrix(parts["q"]).reshape(N, 2, 16, 3, 3)
-    rel = hand_model.keypoints_from_rotmats(rot, parts["betas"].reshape(N, 2, 10)).reshape(*lead, 42, 3)
+    rel = hand_model.keypoints_from_rotmats(rot, parts["betas"].reshape(N, 2, 10)).reshape(*lead, N_JOINTS, 3)
     roots = root_from_ts(parts["t"], parts["s"], K_crop.to(y), crop_px)  # (..., 2, 3)
-    joints = torch.cat([rel[..., :21, :] + roots[..., 0:1, :], rel[..., 21:, :] + roots[..., 1:2, :]], dim=-2)
+    r, l = HAND_SLICES["right"], HAND_SLICES["left"]
+    joints = torch.cat([rel[..., r, :] + roots[..., 0:1, :], rel[..., l, :] + roots[..., 1:2, :]], dim=-2)
     if return_parts:
         return joints, rel, roots
     return joints

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from handflow.data.raster import NEAR_MM, depth_at_pixels, joint_pixels, visibility_rule
-from handflow.keypoints import JOINT_HAND
+from handflow.keypoints import JOINT_HAND, N_JOINTS
 from handflow.multihands.config import MultiHandsConfig
 from handflow.multihands.prior import PosePrior
 from handflow.multihands.proxies import BoneSpheres
@@ -108,7 +108,7 @@ class Plausibility:
         P = pose.shape[0]
         which = torch.ones(42, dtype=torch.bool) if which is None else which
         idx = torch.nonzero(which)[:, 0]
-        out = torch.zeros(P, 42, dtype=torch.bool)
+        out = torch.zeros(P, N_JOINTS, dtype=torch.bool)
         if not len(idx):
             return out
         with torch.no_grad():

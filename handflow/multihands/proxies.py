@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from handflow.keypoints import HAND_BONES
+from handflow.keypoints import HAND_BONES, JOINTS_PER_HAND
 
 BONES = torch.tensor(HAND_BONES)  # (20,2) child, parent in one hand
 
@@ -38,7 +38,7 @@ class BoneSpheres:
         with torch.no_grad():
             z = lambda *s: torch.zeros(1, *s)  # noqa: E731
             verts = hand_model.mesh_from_mano(z(2, 48), z(2, 10), z(2, 3))[0].float()  # (2,V,3) mm
-            kp = hand_model.keypoints_from_mano(z(2, 48), z(2, 10), z(2, 3))[0].float().reshape(2, 21, 3)
+            kp = hand_model.keypoints_from_mano(z(2, 48), z(2, 10), z(2, 3))[0].float().reshape(2, JOINTS_PER_HAND, 3)
         sig = []
         for h in range(2):
             d = _segment_distance(verts[h], kp[h, BONES[:, 0]], kp[h, BONES[:, 1]])  # (V,20)
@@ -51,7 +51,7 @@ class BoneSpheres:
 
     def centers(self, joints_mm: torch.Tensor) -> torch.Tensor:
         """``joints (...,42,3)`` mm -> sphere centres ``(...,2,20*n,3)``."""
-        kp = joints_mm.reshape(*joints_mm.shape[:-2], 2, 21, 3)
+        kp = joints_mm.reshape(*joints_mm.shape[:-2], 2, JOINTS_PER_HAND, 3)
         a = kp[..., BONES[:, 1], :]  # parent
         b = kp[..., BONES[:, 0], :]
         f = self.fractions.to(kp)[:, None]  # (n,1)
