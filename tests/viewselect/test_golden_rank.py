@@ -15,7 +15,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -24,8 +23,8 @@ TINY_MODEL = dict(backbone_depth=18, backbone_width=8, crop_px=32, context_dim=1
                   flow_blocks=1)
 
 
-@pytest.fixture(scope="module")
-def seeded_model(tmp_path_factory) -> Path:
+def make_seeded_model(path: Path) -> Path:
+    """An untrained HandFlowNet of the tiny architecture with weights from ``torch.manual_seed(0)``."""
     from handflow.checkpoint import save_checkpoint
     from handflow.config import to_dict
     from handflow.hand.model import HandModel
@@ -35,9 +34,13 @@ def seeded_model(tmp_path_factory) -> Path:
     cfg = ModelConfig(**TINY_MODEL)
     torch.manual_seed(0)
     model = build_model(cfg, HandModel.from_dir(None))
-    path = tmp_path_factory.mktemp("seeded") / "model.pt"
     save_checkpoint(path, {"kind": cfg.kind, "config": {"model": to_dict(cfg)}, "state_dict": model.state_dict()})
     return path
+
+
+@pytest.fixture(scope="module")
+def seeded_model(tmp_path_factory) -> Path:
+    return make_seeded_model(tmp_path_factory.mktemp("seeded") / "model.pt")
 
 
 def _close(a, b, where):
@@ -63,35 +66,57 @@ def _stats(a) -> dict:
             "first": a.reshape(-1)[:6].tolist()}
 
 
-def test_rank_and_report_numbers_match_the_stored_run(tiny_data_root, seeded_model):
+def outputs(data_root: Path, model_path: Path) -> dict:
+    """The key outputs of the tiny run, in the layout of ``data/rank_golden.json``."""
     from handflow.data.interhand import annotation_digest
     from viewselect.engine import RankConfig
     from viewselect.rank import RankRequest, run_rank
 
-    golden = json.loads(GOLDEN.read_text())
-    assert annotation_digest(tiny_data_root, "test") == golden["annotation_digest"], (
-        "the tiny capture changed (configs/synth/tiny.toml or the generator): the stored values no longer "
-        "apply; recapture them with the code of the commit that changed the data")
-    out = run_rank(RankRequest(sequence="Capture0-1", data_root=str(tiny_data_root), model=str(seeded_model),
+    out = run_rank(RankRequest(sequence="Capture0-1", data_root=str(data_root), model=str(model_path),
                                keep=3, rank=RankConfig(samples=8, frames=2), overlay_samples=6,
                                triangulation_curve=True))
-    assert out.provenance["model_digest"] == golden["model_digest"]
     as_json = lambda df: json.loads(df.to_json(orient="records"))  # noqa: E731
-    _close(as_json(out.views), golden["views"], "views")
-    _close(as_json(out.result.sequences), golden["sequences"], "sequences")
-    _close(as_json(out.result.summary), golden["summary"], "summary")
-    assert list(out.result.drop_list) == golden["drop_list"]
-    _close({k: v for k, v in out.triangulation.items() if k != "per_sequence"}, golden["triangulation"],
-           "triangulation")
-    _close(as_json(out.triangulation_curve), golden["triangulation_curve"], "triangulation_curve")
-    panels = []
+    overlays = []
     for ov in out.overlays:
+        title = f"{ov.sequence} (frame {ov.frame})"
         for v in ov.views:
-            title = f"{ov.sequence} (frame {ov.frame})"
-            panels.append({"title": title, "samples_px": _stats(v.samples_px), "mode_px": _stats(v.mode_px)})
-            panels.append({"title": title, "samples_world": _stats(v.samples_world),
-                           "to_camera": np.asarray(v.to_camera).tolist()})
-    stored = [{k: v for k, v in p.items() if k != "label"} for p in golden["overlays"]]
-    _close(panels, stored, "overlays")
-    assert pd.Series([v.role for ov in out.overlays for v in ov.views]).tolist() == \
-        [p["label"].split(":")[0] for p in golden["overlays"] if "samples_px" in p]
+            overlays.append({"title": title, "label": f"{v.role}: cam {v.camera}",
+                             "samples_px": _stats(v.samples_px), "mode_px": _stats(v.mode_px)})
+            overlays.append({"title": title, "label": f"cam {v.camera}", "samples_world": _stats(v.samples_world),
+                             "to_camera": np.asarray(v.to_camera).tolist()})
+    return {
+        "annotation_digest": annotation_digest(data_root, "test"), "model_digest": out.provenance["model_digest"],
+        "views": as_json(out.views), "summary": as_json(out.result.summary),
+        "sequences": as_json(out.result.sequences), "drop_list": list(out.result.drop_list),
+        "triangulation": {k: v for k, v in out.triangulation.items() if k != "per_sequence"},
+        "triangulation_curve": as_json(out.triangulation_curve), "overlays": overlays,
+    }
+
+
+def test_rank_and_report_numbers_match_the_stored_run(tiny_data_root, seeded_model):
+    golden = json.loads(GOLDEN.read_text())
+    got = outputs(tiny_data_root, seeded_model)
+    assert got["annotation_digest"] == golden["annotation_digest"], (
+        "the tiny capture changed (configs/synth/tiny.toml or the generator): the stored values no longer "
+        "apply; after checking the change is meant, rewrite them: python tests/viewselect/test_golden_rank.py")
+    assert got["model_digest"] == golden["model_digest"]
+    for key in ("views", "sequences", "summary", "drop_list", "triangulation", "triangulation_curve"):
+        _close(got[key], golden[key], key)
+    strip = lambda panels: [{k: v for k, v in p.items() if k != "label"} for p in panels]  # noqa: E731
+    _close(strip(got["overlays"]), strip(golden["overlays"]), "overlays")
+    roles = lambda panels: [p["label"].split(":")[0] for p in panels if "samples_px" in p]  # noqa: E731
+    assert roles(got["overlays"]) == roles(golden["overlays"])
+
+
+if __name__ == "__main__":  # rewrite the stored values (only when the tiny capture changes on purpose)
+    import os
+    import tempfile
+
+    from handflow.data.synth import load_synth_config, synthesize
+
+    REPO = Path(__file__).resolve().parents[2]
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.update(VIEWSELECT_CACHE=str(Path(tmp) / "cache"), VIEWSELECT_PROGRESS="0")
+        root = synthesize(load_synth_config(REPO / "configs" / "synth" / "tiny.toml"), Path(tmp) / "tiny")
+        GOLDEN.write_text(json.dumps(outputs(root, make_seeded_model(Path(tmp) / "model.pt")), indent=1) + "\n")
+    print(f"wrote {GOLDEN}")
