@@ -93,7 +93,7 @@ def figure(found: dict[str, dict], curves: list[str], default_log: Path | None, 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=Path, default=REPO / "runs" / "recipe")
-    ap.add_argument("--default-log", type=Path, default=REPORTS / "recipe" / "before-default.log.csv")
+    ap.add_argument("--default-log", type=Path, default=REPORTS / "recipe" / "before" / "default-model-log.csv")
     ap.add_argument("--curves", default="", help="comma list of runs drawn beside the default (besides 'final')")
     a = ap.parse_args(argv)
     found = collect(a.runs)

@@ -137,3 +137,47 @@ def test_bad_targets():
         handflow_loss(net, ctx, tg)
     with pytest.raises(HandflowError):
         LossConfig(detmag_at="everywhere")
+
+
+class _LiftStub:
+    """Just what ``pose_terms`` reads from a model: ``y_std``, ``cfg.crop_px`` and ``lift`` returning fixed joints."""
+
+    def __init__(self, joints_cam, joints_rel):
+        self.y_std = torch.ones(Y_DIM)
+        self.cfg = ModelConfig(crop_px=S)
+        self._j, self._r = joints_cam, joints_rel
+
+    def lift(self, y, K, return_parts=False):
+        return self._j, self._r, None
+
+
+def test_root_relative_term_known_value():
+    from handflow.losses import pose_terms, rr_keypoints
+
+    gt = torch.randn(1, 42, 3, generator=torch.Generator().manual_seed(0)) * 50 + torch.tensor([0, 0, 600.0])
+    pred = gt + torch.tensor([100.0, 0, 0])  # both hands shifted 10 cm: no articulation error at all
+    pred[0, 3] += torch.tensor([3.0, 4.0, 0.0])  # right thumb base 5 mm off: 25 mm² = 25e-6 m²
+    pred[0, 25] += torch.tensor([0.0, 0.0, 12.0])  # a left-hand joint off, but the left wrist is invalid
+    valid = torch.ones(1, 42)
+    valid[0, 41] = 0
+    tg = LossTargets(y=torch.zeros(1, 1, Y_DIM), mode_index=torch.zeros(1, dtype=torch.long), joints_cam_mm=gt,
+                     joints2d_px=torch.zeros(1, 42, 2), visible=torch.zeros(1, 42), K_crop=torch.eye(3)[None],
+                     joints_valid=valid)
+    t = pose_terms(_LiftStub(pred[:, None], rr_keypoints(pred)[:, None]), torch.zeros(1, 1, Y_DIM), tg, LossConfig())
+    assert float(t["j3d_rr"]) == pytest.approx(25e-6, rel=1e-4)
+    # the camera-frame term sees the 10 cm shift on the 41 valid joints, plus both offsets
+    shifted = ((pred - gt) / 1000) ** 2
+    assert float(t["j3d"]) == pytest.approx(float((shifted.sum(-1) * valid).sum()), rel=1e-5)
+    assert float(t["j3d"]) > 41 * 0.01
+
+
+def test_root_relative_term_enters_the_total_with_its_weight():
+    net, img, tg = _setup(seed=4)
+    net.eval()
+    ctx = net.encode(img).detach()
+    torch.manual_seed(0)
+    _, a = handflow_loss(net, ctx, tg, LossConfig(nll_noise=0.0, w_j3d_rr=0.0))
+    torch.manual_seed(0)
+    _, b = handflow_loss(net, ctx, tg, LossConfig(nll_noise=0.0, w_j3d_rr=7.0))
+    assert a["j3d_rr"] == pytest.approx(b["j3d_rr"]) and a["j3d_rr"] > 0
+    assert b["total"] - a["total"] == pytest.approx(7.0 * a["j3d_rr"], rel=1e-4)

@@ -104,3 +104,48 @@ def test_ddp_two_gloo_processes_keep_parameters_identical(tmp_path, tiny_train_c
     assert all(p.exitcode == 0 for p in procs)
     assert results[0] == results[1]
     assert (tmp_path / "last.pt").is_file()
+
+
+def test_training_split_from_a_larger_synthetic_capture(tmp_path, tiny_train_config, tiny_data_root, monkeypatch):
+    """``[data.synth]``: the training split comes from a capture generated with those sizes, validation from
+    the embedded default's (both stand-ins here: the tiny capture and a second, smaller one)."""
+    import handflow.data.synth as synth
+
+    big_cfg = synth.SynthConfig(**{**synth.to_dict(_tiny_synth(tiny_data_root)), "train_frames": 5, "seed": 5})
+    big = synth.synthesize(big_cfg, tmp_path / "big")
+    calls = []
+
+    def fake_ensure(cfg=None):
+        calls.append(cfg)
+        return tiny_data_root if cfg is None else big
+
+    monkeypatch.setattr(synth, "ensure_default_data", fake_ensure)
+    text = tiny_train_config.read_text()
+    text = "\n".join(l for l in text.splitlines() if not l.startswith("root = "))  # the embedded default
+    tiny = synth.to_dict(big_cfg)
+    text += "\n[data.synth]\n" + "".join(f"{k} = {v!r}\n" for k, v in tiny.items() if v is not None)
+    p = tmp_path / "cfg.toml"
+    p.write_text(text)
+    cfg = load_train_config(p)
+    cfg.optim.epochs = 1
+    assert cfg.data.synth.train_frames == 5 and cfg.data.synth.seed == 5
+    train(cfg, tmp_path / "run")
+    assert calls[0] is None and calls[1] == big_cfg  # default root (validation), then the training capture
+    from handflow.data.preload import open_split
+    from handflow.hand.model import HandModel
+
+    n_big = len(open_split(big, "train", cfg.model.crop_px, HandModel.from_dir()))
+    n_tiny = len(open_split(tiny_data_root, "train", cfg.model.crop_px, HandModel.from_dir()))
+    assert n_big != n_tiny
+    payload = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert payload["config"]["data"]["synth"]["train_frames"] == 5
+    steps = int(_log(tmp_path / "run" / "log.csv")[-1]["step"])
+    assert steps == n_big // cfg.optim.batch_size  # one epoch of the larger capture's training split
+
+
+def _tiny_synth(root):
+    import json
+
+    from handflow.data.synth import SynthConfig
+
+    return SynthConfig(**json.loads((root / "viewselect_synth.json").read_text())["config"])
