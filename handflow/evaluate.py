@@ -7,6 +7,8 @@ buffer) for every image, lifted with that image's crop camera: the floor a model
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from handflow.errors import HandflowError
@@ -75,7 +77,8 @@ def evaluate_split(model, data: dict, n_samples: int = 100, batch: int = 64, see
         m.add("sample_std_rr_visible_mm", js[vis])
         m.add("sample_std_rr_occluded_mm", js[occ])
     res = m.result()
-    res["occluded_vs_visible_spread"] = res["sample_std_rr_occluded_mm"] / res["sample_std_rr_visible_mm"]
+    vis = res["sample_std_rr_visible_mm"]  # 0 for a model without spread (the regressor): no ratio
+    res["occluded_vs_visible_spread"] = res["sample_std_rr_occluded_mm"] / vis if vis > 0 else math.nan
     return {**res, "images": int(len(data["image"])), "samples_per_image": n_samples}
 
 

@@ -132,7 +132,8 @@ def _scored_cameras(ds: InterHandDataset, pairs, cameras: list[str] | None) -> s
         return ids
     unknown = [c for c in cameras if c not in ids]
     if unknown:
-        raise HandflowError(f"unknown camera {unknown[0]!r} in --cameras (not in the selected sequences)")
+        capture, seq = pairs[0]  # an id in no selected sequence is missing from the first one: name it
+        raise HandflowError(f"unknown camera {unknown[0]!r} in Capture{capture}/{seq} (--cameras)")
     return set(cameras)
 
 
