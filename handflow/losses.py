@@ -1,4 +1,4 @@
-"""HandFlowNet training losses (DESIGN §4, HandFlow §3.2.3).
+"""HandFlowNet training losses (the HandFlow paper's §3.2.3, with a root-relative 3D term added).
 
 ``L = w_nll*L_nll + w_detmag*L_DetMag + w_y*L_y + w_j3d*L_J3D``
 ``    + w_j2d*L_J2D(mode) + w_j2d_samples*L_J2D(samples) + w_q*L_q``

@@ -29,6 +29,7 @@ from handflow.hand.model import HandModel
 from handflow.io import write_text
 from handflow.losses import LossConfig, LossTargets, handflow_loss
 from handflow.model.config import ModelConfig
+from handflow.model.protocol import OwnLoss
 from handflow.model.registry import build_model
 from handflow.progress import make_progress
 from handflow.provenance import code_version, provenance
@@ -125,9 +126,8 @@ class _TrainStep(torch.nn.Module):
             ctx = ctx.float()
         else:
             ctx = self.model.encode(images)
-        loss = getattr(self.model, "loss", None)  # baselines carry their own loss; HandFlowNet's is handflow_loss
-        if loss is not None:
-            return loss(ctx, targets, self.loss_cfg)
+        if isinstance(self.model, OwnLoss):  # the baselines carry their own loss; HandFlowNet's is handflow_loss
+            return self.model.loss(ctx, targets, self.loss_cfg)
         return handflow_loss(self.model, ctx, targets, self.loss_cfg)
 
 

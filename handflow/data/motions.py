@@ -34,13 +34,14 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from handflow.data.rig import RIG_CENTER_MM
+from handflow.keypoints import WRIST_IN_HAND
 
 # MANO joint indices (1..15) of each finger, proximal -> distal, and the InterHand index of the joint
 # base -> tip within one hand (see handflow/data/interhand.py for the order).
 FINGER_ORDER = ("thumb", "index", "middle", "ring", "pinky")
 MANO_FINGER = {"thumb": (13, 14, 15), "index": (1, 2, 3), "middle": (4, 5, 6), "ring": (10, 11, 12), "pinky": (7, 8, 9)}
 IH_FINGER = {f: (4 * i + 3, 4 * i + 2, 4 * i + 1, 4 * i) for i, f in enumerate(FINGER_ORDER)}  # base..tip
-IH_WRIST = 20
+IH_WRIST = WRIST_IN_HAND  # the wrist inside one hand's 21 InterHand keypoints
 
 # flexion (deg) at full curl for the three joints of each finger, proximal -> distal
 FLEX_DEG = {"thumb": (25.0, 45.0, 65.0), "index": (75.0, 95.0, 65.0), "middle": (78.0, 98.0, 65.0),

@@ -13,7 +13,7 @@ Key names and nesting follow the public toolkit (see :mod:`handflow.data.interha
 additions, ignored by the toolkit: ``annotations[i].joint_visible`` (42, 1 = the joint is seen, from
 the depth buffer, :func:`handflow.data.raster.visibility`) and ``annotations[i].joint_img`` (42x2 px,
 the projection used when rendering, rounded to 1e-4 px). Differences from the real release (and
-from ``DESIGN.md``, which is silent on them): no ``subject`` key in ``images`` (the release has it;
+from what the release documents): no ``subject`` key in ``images`` (the release has it;
 the reader does not need it), ``joint_valid`` is 1 for a joint that projects inside the image in
 front of the camera (the release: annotated and inside the image), ``bbox`` is the tight box of the
 valid 2D joints (the release's boxes come from its annotation tool), ``hand_type`` is always
@@ -55,7 +55,7 @@ from PIL import Image
 
 from handflow.config import load_config, to_dict
 from handflow.data import motions
-from handflow.data.interhand import JOINT_HAND, N_JOINTS
+from handflow.keypoints import JOINT_HAND, N_JOINTS
 from handflow.data.raster import (
     VISIBILITY_TOL_MM,
     noise_like,
