@@ -5,7 +5,7 @@ synthetic capture (generated into a temporary cache). The training step includes
 NLL/DetMag passes, the mode and 2 samples lifted through the hand model, and the optimiser; the
 reference is the encoder's forward + backward + optimiser on the same batch.
 
-Data loading: ``train`` decodes the split once into the crop store (``handflow.data.preload.open_split``:
+Data loading: ``train`` decodes the split once into the crop store (``handflow.preload.open_split``:
 JPEG decode + crop done once, uint8 crops on disk); here the split is read whole (``preload_split``) and
 each step only indexes those tensors (``_targets``: gather + uint8 -> float); ``bench_store`` measures
 reading every batch from the store instead. ``batch_fetch_ms`` measures that per step and
@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def run(repeats: int = 5) -> dict:
-    from handflow.data.preload import preload_split
+    from handflow.preload import preload_split
     from handflow.data.synth import load_synth_config, synthesize
     from handflow.hand.model import HandModel
     from handflow.model.registry import build_model

@@ -57,7 +57,7 @@ def _predictions(model, data: dict, n_samples: int, batch: int, seed: int):
 
 @torch.no_grad()
 def evaluate_split(model, data: dict, n_samples: int = 100, batch: int = 64, seed: int = 0) -> dict:
-    """``data``: a preloaded split (``handflow.data.preload``). Means over images, mm.
+    """``data``: a preloaded split (``handflow.preload``). Means over images, mm.
 
     Runs on the model's device and leaves the model in the train/eval mode it had.
     """

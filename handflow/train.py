@@ -245,7 +245,7 @@ def _non_finite(what: str, epoch: int, it: int, ckpt_path: Path) -> HandflowErro
 # ------------------------------------------------------------------------------------------ training
 def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: str | None = None) -> dict:
     """Train; returns the last epoch's log row. Writes ``out_dir/{last.pt, log.csv, config.json}``."""
-    from handflow.data.preload import open_split, preload_split
+    from handflow.preload import open_split, preload_split
     from handflow.data.synth import ensure_default_data
 
     out_dir = Path(out_dir)

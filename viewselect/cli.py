@@ -248,7 +248,7 @@ def evaluate_model(
     predictor, and the sample spread; printed as JSON."""
     import json
 
-    from handflow.data.preload import preload_split
+    from handflow.preload import preload_split
     from handflow.data.synth import ensure_default_data
     from handflow.evaluate import evaluate_split
     from handflow.hand.model import HandModel

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from handflow.data.preload import preload_split
+from handflow.preload import preload_split
 from handflow.evaluate import evaluate_split
 from handflow.hand.model import HandModel
 from handflow.model.registry import load_model

@@ -131,7 +131,7 @@ def test_training_split_from_a_larger_synthetic_capture(tmp_path, tiny_train_con
     assert cfg.data.synth.train_frames == 5 and cfg.data.synth.seed == 5
     train(cfg, tmp_path / "run")
     assert calls[0] is None and calls[1] == big_cfg  # default root (validation), then the training capture
-    from handflow.data.preload import open_split
+    from handflow.preload import open_split
     from handflow.hand.model import HandModel
 
     n_big = len(open_split(big, "train", cfg.model.crop_px, HandModel.from_dir()))

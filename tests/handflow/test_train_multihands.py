@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from handflow.data.preload import preload_split
+from handflow.preload import preload_split
 from handflow.hand.model import HandModel
 from handflow.train import _fix_mode_annotations, _targets, load_train_config, train
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from handflow.data.preload import open_split, preload_split
+from handflow.preload import open_split, preload_split
 from handflow.data.store import CropStore, StoreWriter
 from handflow.errors import HandflowError
 from handflow.hand.model import HandModel

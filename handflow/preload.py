@@ -16,6 +16,7 @@ import torch
 from handflow.data.interhand import InterHandDataset, annotation_digest
 from handflow.data.synth import cache_dir
 from handflow.data.store import CropStore, StoreWriter
+from handflow.multihands.store import AnnotationReader, multihands_dir
 from handflow.errors import HandflowError
 from handflow.model.pose_params import y_from_mano
 from handflow.progress import track
@@ -27,7 +28,6 @@ PRELOAD_VERSION = 3  # bump whenever the stored ground truth y changes meaning
 
 def _multihands_digest(root: Path, split: str) -> str:
     from handflow.io import file_digest
-    from handflow.multihands.store import multihands_dir
 
     files = sorted(multihands_dir(root, split).glob("Capture*/*.npz"))
     return hashlib.sha256("".join(f"{p.parent.name}/{p.name}:{file_digest(p)}" for p in files).encode()).hexdigest()[:16]
@@ -62,8 +62,6 @@ def open_split(root: str | Path, split: str, crop_px: int, hand_model, selection
     """
     root = Path(root)
     if annotations > 1:
-        from handflow.multihands.store import multihands_dir
-
         if not any(multihands_dir(root, split).glob("Capture*/*.npz")):
             raise HandflowError(f"no MultiHands annotations for split {split!r} under {root}: run "
                                 f"`viewselect annotate --split {split}` first")
@@ -105,6 +103,7 @@ def open_split(root: str | Path, split: str, crop_px: int, hand_model, selection
                 v.clear()
             ann_rows.clear()
 
+        reader = AnnotationReader(root, split, hand_model) if annotations > 1 else None
         for i in track(idx, f"decoding {split} images"):
             s = ds[i]
             if float(s["mano_valid"].min()) < 1:
@@ -112,8 +111,9 @@ def open_split(root: str | Path, split: str, crop_px: int, hand_model, selection
                 continue
             for k in KEYS:
                 rows[k].append(s[k])
-            if annotations > 1:
-                ann_rows.append(ds.annotations(i))
+            if reader is not None:
+                it = ds.items[i]
+                ann_rows.append(reader.of(it["capture"], it["seq"], it["camera"], it["frame"]))
             if len(rows["image"]) >= chunk:
                 flush()
         flush()
