@@ -73,8 +73,11 @@ def figure(found: dict[str, dict], curves: list[str], default_log: Path | None, 
     series = []
     if default_log is not None and default_log.is_file():
         rows = _rows(default_log)
-        series.append(("shipped model before (configs/default.toml of main, 5,760 images/epoch)",
-                       [int(r["step"]) * 32 for r in rows], rows))
+        series.append(("default before the recipe (shipped until now)", [int(r["step"]) * 32 for r in rows], rows))
+    final = REPORTS / "default-model-log.csv"  # the shipped model's run: configs/default.toml, batch 32
+    if final.is_file() and "train_j3d_rr" in final.read_text().splitlines()[0]:
+        rows = _rows(final)
+        series.append(("final: configs/default.toml (the chosen recipe)", [int(r["step"]) * 32 for r in rows], rows))
     for name in curves:
         if name in found:
             f = found[name]
@@ -94,7 +97,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=Path, default=REPO / "runs" / "recipe")
     ap.add_argument("--default-log", type=Path, default=REPORTS / "recipe" / "before" / "default-model-log.csv")
-    ap.add_argument("--curves", default="", help="comma list of runs drawn beside the default (besides 'final')")
+    ap.add_argument("--curves", default="", help="comma list of ablation runs drawn beside the two defaults")
     a = ap.parse_args(argv)
     found = collect(a.runs)
     report = REPORTS / "training-recipe.md"
