@@ -112,10 +112,19 @@ def test_checkpoint_checksum_detects_a_changed_weight_and_legacy_files_load(tmp_
 
 
 def test_shipped_model_still_loads():
+    """The model `rank` uses by default is part of the repository: it is there, loads (its checksum holds
+    where it has one) and builds a HandFlowNet that turns an image into finite two-hand keypoints."""
+    from handflow.hand.model import HandModel
+    from handflow.model.registry import load_model
     from viewselect.rank import DEFAULT_MODEL
 
-    if DEFAULT_MODEL.is_file():
-        load_checkpoint(DEFAULT_MODEL)
+    assert DEFAULT_MODEL.is_file(), f"the shipped model {DEFAULT_MODEL} is missing"
+    model, _ = load_model(DEFAULT_MODEL, HandModel.from_dir())
+    S = model.cfg.crop_px
+    K = torch.tensor([[2.0 * S, 0.0, S / 2], [0.0, 2.0 * S, S / 2], [0.0, 0.0, 1.0]])[None]
+    with torch.no_grad():
+        out = model.predict(torch.full((1, 3, S, S), 0.5), K, n_samples=2)
+    assert out["mode_joints"].shape == (1, 42, 3) and torch.isfinite(out["samples_joints"]).all()
 
 
 # ------------------------------------------------------------------------------------------ MANO .npz

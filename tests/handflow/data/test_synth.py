@@ -142,8 +142,11 @@ def test_visibility_hand_on_hand(hand_model):
         fr = rasterize(cam.world_to_cam(verts.reshape(-1, 3))[None], fs, K, (256, 168), lab)
         vis = visibility(cam.world_to_cam(kp)[None], fr, K, torch.tensor(JOINT_HAND))[0]
         out[name] = (int(vis[:21].sum()), int(vis[21:].sum()))
-    assert out["above"][0] >= 12 and out["above"][1] <= 7, out
-    assert out["below"][1] >= 15 and out["below"][0] <= 10, out
+    # the hand on top is the one seen from above, the hand below the one seen from below: each view sees
+    # more of its near hand than of the far one, and each hand is seen more from its own side
+    (r_above, l_above), (r_below, l_below) = out["above"], out["below"]
+    assert r_above > l_above and l_below > r_below, out
+    assert r_above > r_below and l_below > l_above, out
 
 
 def test_show_overlay(tiny_data_root, tmp_path):
