@@ -8,6 +8,7 @@ import socket
 
 import pytest
 import torch
+from processes import join_all
 
 from handflow.checkpoint import load_checkpoint
 from handflow.errors import HandflowError
@@ -99,9 +100,7 @@ def test_ddp_two_gloo_processes_keep_parameters_identical(tmp_path, tiny_train_c
              for r in range(2)]
     for p in procs:
         p.start()
-    for p in procs:
-        p.join(timeout=300)
-    assert all(p.exitcode == 0 for p in procs)
+    assert join_all(procs) == [0, 0]
     assert results[0] == results[1]
     assert (tmp_path / "last.pt").is_file()
 

@@ -41,7 +41,19 @@ def test_train_with_annotations_and_encoder_init(tmp_path, tiny_multihands_root,
     cfg = load_train_config(cfg_path)
     cfg.data.root = str(tiny_multihands_root)
     cfg.optim.epochs = 1
+    # a learning rate far below float32 resolution: the weights after training are the initial weights,
+    # so they show what init_from loaded (training still runs every step, with its losses)
+    cfg.optim.lr = 1e-30
     row = train(cfg, tmp_path / "run")
     assert torch.isfinite(torch.tensor(row["train_total"]))
     payload = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert payload["config"]["data"]["annotations"] == 4
+    # the encoder's weights are the source model's (stored in half precision); the flow starts fresh
+    source = torch.load(tiny_model, weights_only=True)["state_dict"]
+    trained = payload["state_dict"]
+    learned = [k for k in trained if k.startswith("encoder.") and "running_" not in k and "num_batches" not in k]
+    assert learned
+    for k in learned:
+        torch.testing.assert_close(trained[k], source[k].to(trained[k].dtype), rtol=0, atol=1e-12, msg=k)
+    flow = [k for k in trained if k.startswith("flow.") and trained[k].is_floating_point() and trained[k].numel() > 1]
+    assert any(not torch.allclose(trained[k], source[k].to(trained[k].dtype)) for k in flow)
