@@ -423,6 +423,41 @@ def report(
     console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
 
 
+@app.command("plan")
+def plan(
+    rig: Path = typer.Option(..., help="Proposed rig: InterHand2.6M camera JSON or CSV (camera,campos_x_mm,...,height_px)."),
+    compare: Optional[Path] = typer.Option(None, help="A second rig file, evaluated side by side."),
+    model: Optional[Path] = typer.Option(None, help="Model checkpoint (default: the shipped model)."),
+    frames: int = typer.Option(6, help="Frames rendered per test sequence (6: as the embedded capture)."),
+    samples: int = typer.Option(100, help="Poses sampled per image."),
+    image_size: Optional[str] = typer.Option(None, help="Image size HxW in px for every camera (JSON rigs: default 2 x principal point)."),
+    out: Path = typer.Option(Path("viewselect-results/plan"), help="Output folder."),
+    seed: int = typer.Option(0, help="Seed of the rendering and the pose samples."),
+    device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
+) -> None:
+    """Evaluate a proposed rig before it is built: render the test motions through it, score every camera."""
+    from viewselect.plan import PlanRequest, rig_row, run_plan, write_plan
+
+    hw = None
+    if image_size is not None:
+        try:
+            hw = tuple(int(v) for v in image_size.lower().split("x"))
+        except ValueError:
+            raise HandflowError(f"--image-size {image_size!r}: expected HxW, e.g. 256x168") from None
+    plans = run_plan(PlanRequest(rig=str(rig), compare=str(compare) if compare else None,
+                                 model=str(model) if model else None, frames=frames, samples=samples, seed=seed,
+                                 device=device, image_hw=hw))
+    paths = write_plan(out, plans)
+    for p in plans:
+        r = rig_row(p)
+        console.print(f"{p.label} ({r['n_cameras']} cameras, {p.rig.source}): median ambiguity "
+                      f"{r['median_ambiguity_mm']:.1f} mm, joint-frames seen by >=3 cameras {r['seen_by_3_share']:.1%}, "
+                      f"triangulation error {r['triangulation_error_mm']:.2f} mm",
+                      markup=False, highlight=False, soft_wrap=True)
+    console.print(f"wrote {out / 'plan.md'} and {len(paths) - 1} more files under {out}",
+                  markup=False, highlight=False, soft_wrap=True)
+
+
 @hand_app.command("convert")
 def hand_convert(
     mano_dir: Path = typer.Option(..., help="Folder with MANO_RIGHT.pkl / MANO_LEFT.pkl (read once, restricted unpickler)."),

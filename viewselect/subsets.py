@@ -73,7 +73,29 @@ def uniform_cameras(directions: dict, k: int) -> list:
     return [ids[i] for i in chosen]
 
 
-def _tri(seqs: list[SequenceViews], kept: set, noise_px: float, seed: int) -> tuple[float, float]:
+def sequence_views(records: list[dict], dataset) -> list[SequenceViews]:
+    """One :class:`SequenceViews` per sequence of the engine's ``records``, on the frames every one
+    of its views could read (a skipped unreadable image drops its frame from that view's record)."""
+    by_seq: dict[tuple, list[dict]] = {}
+    for r in records:
+        by_seq.setdefault((r["capture"], r["seq"]), []).append(r)
+    out = []
+    for (capture, seq), recs in sorted(by_seq.items()):
+        recs = sorted(recs, key=lambda r: r["camera"])
+        frames = sorted(set.intersection(*(set(r["frames"]) for r in recs)))
+        if not frames:
+            continue
+        ids = [r["camera"] for r in recs]
+        view = dataset.load_view(capture, seq, ids[0], frames)
+        valid = view["joint_valid"].numpy() > 0
+        visible = np.stack([np.asarray(r["visible"], bool)[[r["frames"].index(f) for f in frames]] for r in recs])
+        out.append(SequenceViews(f"Capture{capture}/{seq}", ids, [dataset.camera(capture, c) for c in ids],
+                                 view["joints_world_mm"].numpy().astype(float), visible & valid[None]))
+    return out
+
+
+def triangulate_kept(seqs: list[SequenceViews], kept: set, noise_px: float = DEFAULT_PIXEL_NOISE_PX,
+                     seed: int = 0) -> tuple[float, float]:
     """(mean error mm, failed fraction), means over the sequences holding ≥ 2 kept cameras."""
     errs, fails = [], []
     for s in seqs:
@@ -104,7 +126,7 @@ def subset_curves(cameras: pd.DataFrame, sequences: list[SequenceViews], directi
     rows = []
 
     def row(k, strategy, kept):
-        err, fail = _tri(sequences, set(kept), pixel_noise_px, seed)
+        err, fail = triangulate_kept(sequences, set(kept), pixel_noise_px, seed)
         return {"n_cameras": k, "strategy": strategy, "triangulation_error_mm": err, "failed_fraction": fail,
                 "mean_regret_mm": float(np.mean([regret[c] for c in kept]))}
 

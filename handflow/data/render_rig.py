@@ -1,0 +1,143 @@
+"""The default test motions as a proposed rig would see them, written in the InterHand2.6M layout.
+
+``render_rig_capture(cameras, image_hw, frames)`` renders the seven test sequences of the embedded
+capture (:data:`handflow.data.motions.TEST_SEQUENCES`: same motions, same two subjects and skin as
+:func:`handflow.data.synth.synthesize` for the same seed) through every camera of the given rig, and
+writes a ``test`` split that :class:`handflow.data.interhand.InterHandDataset` reads like any
+capture — so ``rank``'s engine scores it unchanged. Only the cameras (and their image sizes)
+differ from the default capture.
+
+Rendered captures are cached under ``$VIEWSELECT_CACHE/plan/<digest>`` where the digest covers the
+cameras, image sizes, frame count, seed, generator version and MANO files: planning the same rig
+again reuses the images (and so ``rank``'s per-view cache). Written into a temporary folder that is
+renamed into place, so an interrupted render leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from handflow.data import motions
+from handflow.data.rig import Rig, camera_angles, rig_center
+from handflow.data.synth import (
+    FIRST_FRAME,
+    SYNTH_VERSION,
+    SynthConfig,
+    _SplitWriter,  # the split writer of the embedded capture: the same layout, byte for byte
+    cache_dir,
+    jpeg_bytes,
+    make_subject,
+    mano_digests,
+    render_views,
+)
+from handflow.errors import HandflowError
+from handflow.geometry.camera import Camera
+from handflow.progress import track
+
+MANIFEST = "viewselect_plan.json"
+
+
+def rig_digest(cameras: dict[str, Camera], image_hw: dict[str, tuple[int, int]], frames: int, seed: int) -> str:
+    """Digest of everything a rendered capture depends on."""
+    blob = {
+        "version": SYNTH_VERSION, "frames": frames, "seed": seed, "mano": mano_digests(None),
+        "cameras": {c: [np.round(cam.R, 9).tolist(), np.round(cam.campos_mm, 6).tolist(),
+                        np.round(cam.focal_px, 6).tolist(), np.round(cam.princpt_px, 6).tolist(),
+                        list(image_hw[c])] for c, cam in cameras.items()},
+    }
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def render_rig_capture(cameras: dict[str, Camera], image_hw: dict[str, tuple[int, int]], frames: int = 6,
+                       seed: int = 0, root: str | os.PathLike | None = None) -> Path:
+    """Render (or reuse) the test motions through ``cameras``; returns the capture root.
+
+    cameras: id -> Camera (world mm); image_hw: id -> (H, W) px; frames: frames per sequence
+    (6 = the embedded capture's). Camera ids must be digits, as InterHand2.6M's (they become
+    ``cam<id>`` folders).
+    """
+    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
+        raise HandflowError(f"--frames must be at least 1, found {frames!r}")
+    bad = [c for c in cameras if not str(c).isdigit()]
+    if bad:
+        raise HandflowError(f"camera id {bad[0]!r}: rendered rigs need numeric ids, as InterHand2.6M's (e.g. 400002)")
+    root = Path(root) if root is not None else cache_dir() / "plan" / rig_digest(cameras, image_hw, frames, seed)
+    if (root / MANIFEST).is_file():
+        return root
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # many small tensor operations: one thread is as fast, and kind to shared cores
+    try:
+        return _render(cameras, image_hw, frames, seed, root)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _render(cameras, image_hw, frames: int, seed: int, root: Path) -> Path:
+    from handflow.hand.model import HandModel
+
+    cfg = SynthConfig(seed=seed, test_frames=frames)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
+    try:
+        torch.manual_seed(seed)
+        hand_model = HandModel.from_dir(None)
+        faces = np.asarray(hand_model.faces)
+        center = rig_center(cameras) if len(cameras) > 1 else np.zeros(3)
+        angles = {c: camera_angles(cam.campos_mm, center) for c, cam in cameras.items()}
+        rig = Rig(dict(cameras), {c: a[0] for c, a in angles.items()}, {c: a[1] for c, a in angles.items()},
+                  next(iter(image_hw.values())), center)
+        by_size: dict[tuple[int, int], list[str]] = {}
+        for c in cameras:
+            by_size.setdefault(tuple(image_hw[c]), []).append(c)
+        writer = _SplitWriter(tmp, "test")
+        for capture, names in motions.TEST_SEQUENCES.items():
+            writer.add_rig(capture, rig)
+            with torch.no_grad():
+                n_verts = hand_model.mesh_from_mano(torch.zeros(1, 2, 48), torch.zeros(1, 2, 10),
+                                                    torch.zeros(1, 2, 3)).shape[2]
+            subject = make_subject(np.random.default_rng([seed, 11, capture]), n_verts)
+            work, frame = [], FIRST_FRAME
+            for name in names:
+                mf = motions.build_frames(hand_model, motions.test_sequence_specs(name, frames, seed), subject.betas)
+                for k in range(len(mf)):
+                    work.append((name, mf, k, frame))
+                    frame += 1
+            for name, mf, k, frame in track(work, f"rendering the rig: Capture{capture}"):
+                writer.add_frame(capture, frame, mf, k)
+                t = lambda a: torch.as_tensor(a[k:k + 1])  # noqa: E731
+                with torch.no_grad():
+                    verts = hand_model.mesh_from_mano(t(mf.pose), t(mf.shape), t(mf.trans_m))[0].double().numpy()
+                kp = mf.keypoints_mm[k].astype(np.float64)
+                for hw, ids in by_size.items():
+                    for c0 in range(0, len(ids), cfg.render_batch):
+                        part = ids[c0:c0 + cfg.render_batch]
+                        cams = [cameras[c] for c in part]
+                        rngs = [np.random.default_rng([seed, 3, capture, frame, int(c)]) for c in part]
+                        imgs, vis = render_views(verts, faces, cams, hw, subject.albedo, rngs, kp,
+                                                 cfg.visibility_tol_mm)
+                        for b, cid in enumerate(part):
+                            writer.add_image(capture, name, cid, cams[b], frame, hw,
+                                             jpeg_bytes(imgs[b], cfg.jpeg_quality), kp, vis[b])
+        splits = {"test": writer.finish()}
+        manifest = {"generator": "handflow.data.render_rig", "version": SYNTH_VERSION, "seed": seed,
+                    "frames": frames, "cameras": len(cameras), "splits": splits}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+        try:
+            os.replace(tmp, root)
+        except OSError:
+            if (root / MANIFEST).is_file():  # another process rendered the same rig first
+                shutil.rmtree(tmp, ignore_errors=True)
+                return root
+            raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return root
