@@ -169,6 +169,38 @@ def triangulation_curve(rows: pd.DataFrame) -> bytes:
     return _png(fig)
 
 
+SUBSET_STYLES = {"ambiguity": ("-o", "#2c7fb8", "least ambiguous"), "coverage": ("-s", "#ff7f0e", "coverage rule"),
+                 "uniform": ("-D", "#31a354", "uniform spacing"), "random": ("--", "#7f7f7f", "random (mean, 10–90 %)")}
+
+
+def error_vs_cameras(rows: pd.DataFrame) -> bytes:
+    """Triangulation error and mean regret of the kept set vs number of cameras, one line per
+    strategy (:func:`viewselect.subsets.subset_curves`' table); random draws as a band."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11.0, 4.0))
+    panels = (("triangulation_error", "triangulation error (mm)"), ("mean_regret", "mean regret of kept cameras (mm)"))
+    for ax, (stem, ylabel) in zip(axes, panels):
+        for strategy, (fmt, color, label) in SUBSET_STYLES.items():
+            r = rows[rows["strategy"] == strategy].sort_values("n_cameras")
+            if not len(r) or not r[f"{stem}_mm"].notna().any():
+                continue
+            ax.plot(r["n_cameras"], r[f"{stem}_mm"], fmt, color=color, label=label, ms=3)
+            if strategy == "random" and f"{stem}_low_mm" in r:
+                ax.fill_between(r["n_cameras"], r[f"{stem}_low_mm"], r[f"{stem}_high_mm"], color=color, alpha=0.2, lw=0)
+        ax.set_xscale("log", base=2)
+        ks = sorted(rows["n_cameras"].unique())
+        ticks = [k for k in ks if k in (2, 4, 8, 16, 32, 64, 128) or k == ks[-1]]
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([str(k) for k in ticks])
+        ax.set_xlabel("cameras kept")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    axes[0].set_yscale("log")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Error against the number of cameras", fontsize=10)
+    return _png(fig)
+
+
 def _segments(joints: np.ndarray, skeleton) -> tuple[np.ndarray, np.ndarray]:
     """(..., J, D) joints -> (M, 2, D) segments and (M,) hand index, over every leading sample."""
     j = np.asarray(joints, float).reshape(-1, joints.shape[-2], joints.shape[-1])

@@ -73,3 +73,16 @@ def test_failed_joints_when_too_few_cameras_see_them():
     out = subset_curves(table, [seq], {c: np.asarray(d, float) for c, d in AXES.items()}, counts=[6],
                         n_random=2, pixel_noise_px=0.0)
     assert out["failed_fraction"].iloc[0] == pytest.approx(1 / 42)
+
+
+def test_error_vs_cameras_figure():
+    from viewselect.figures import error_vs_cameras
+
+    cams = rig()
+    ids = sorted(cams)
+    joints = np.random.default_rng(0).uniform(-50, 50, (2, 42, 3))
+    seq = SequenceViews("s", ids, [cams[c] for c in ids], joints, np.ones((6, 2, 42), bool))
+    table = pd.DataFrame({"camera": ids, "ambiguity_mm": np.arange(6.0), "regret_global_mm": np.arange(6.0)})
+    rows = subset_curves(table, [seq], {c: np.asarray(d, float) for c, d in AXES.items()}, n_random=4)
+    png = error_vs_cameras(rows)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
