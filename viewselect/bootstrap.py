@@ -34,24 +34,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from handflow.errors import HandflowError
+from viewselect.streaming import group_bounds, sample_groups  # noqa: F401  (re-exported)
 
 ALIGNMENTS = ("global", "rrr", "rr")
 DEFAULT_RESAMPLES = 1000
 DEFAULT_LEVEL = 0.95
-MAX_SAMPLE_GROUPS = 10
-
-
-def sample_groups(n_samples: int) -> int:
-    """G, the number of disjoint pose-sample groups kept per frame: at most 10, at least 2 samples each
-    (1 when N < 4, i.e. no sample-level resampling)."""
-    return max(1, min(MAX_SAMPLE_GROUPS, n_samples // 2))
-
-
-def group_bounds(n_samples: int) -> list[tuple[int, int]]:
-    """``[(s0, s1), ...]``: sample index ranges of the :func:`sample_groups` groups (sizes differ by ≤ 1)."""
-    g = sample_groups(n_samples)
-    edges = [(i * n_samples) // g for i in range(g + 1)]
-    return list(zip(edges[:-1], edges[1:]))
 
 
 @dataclass(frozen=True)
@@ -92,33 +79,38 @@ class _quiet:
         self._w.__exit__(*exc)
 
 
-def stats_from_records(records: list[dict]) -> ViewStats:
-    """:class:`ViewStats` from the engine's per-view records (``frame_ambiguity_mm``,
-    ``frame_group_ambiguity_mm``, ``frame_mpjpe_<a>_mm``, ``visible``, ``frames``)."""
+def _arr(values) -> np.ndarray:
+    """Floats with None (not finite when recorded) as NaN."""
+    return np.array([[np.nan if v is None else v for v in row] if isinstance(row, list) else
+                     (np.nan if row is None else row) for row in values], dtype=float)
+
+
+def stats_from_records(records: list) -> ViewStats:
+    """:class:`ViewStats` from the engine's :class:`~viewselect.records.ViewRecord` list."""
     if not records:
         raise HandflowError("bootstrap: no views")
-    seqs = sorted({f"Capture{r['capture']}/{r['seq']}" for r in records})
-    cams = sorted({r["camera"] for r in records})
+    seqs = sorted({r.sequence for r in records})
+    cams = sorted({r.camera for r in records})
     frames = {s: set() for s in seqs}
     for r in records:
-        frames[f"Capture{r['capture']}/{r['seq']}"].update(r["frames"])
+        frames[r.sequence].update(r.frames)
     frames = {s: sorted(f) for s, f in frames.items()}
     S, C, F = len(seqs), len(cams), max(len(f) for f in frames.values())
-    G = max(len(g) for r in records for g in r["frame_group_ambiguity_mm"])
+    G = max((len(g) for r in records for g in r.frame_group_ambiguity_mm), default=1)
     amb = np.full((S, C, F), np.nan)
     grp = np.full((S, C, F, G), np.nan)
     mp = np.full((len(ALIGNMENTS), S, C, F), np.nan)
     vis = np.zeros((S, C, F, 42), bool)
     si, ci = {s: i for i, s in enumerate(seqs)}, {c: i for i, c in enumerate(cams)}
     for r in records:
-        s, c = si[f"Capture{r['capture']}/{r['seq']}"], ci[r["camera"]]
-        slot = [frames[seqs[s]].index(f) for f in r["frames"]]
-        amb[s, c, slot] = r["frame_ambiguity_mm"]
-        g = np.asarray(r["frame_group_ambiguity_mm"], float)
+        s, c = si[r.sequence], ci[r.camera]
+        slot = [frames[seqs[s]].index(f) for f in r.frames]
+        amb[s, c, slot] = _arr(r.frame_ambiguity_mm)
+        g = _arr(r.frame_group_ambiguity_mm)
         grp[s, c, slot, : g.shape[1]] = g
         for a, name in enumerate(ALIGNMENTS):
-            mp[a, s, c, slot] = r[f"frame_mpjpe_{name}_mm"]
-        vis[s, c, slot] = np.asarray(r["visible"], bool)
+            mp[a, s, c, slot] = _arr(getattr(r, f"frame_mpjpe_{name}_mm"))
+        vis[s, c, slot] = np.asarray(r.visible, bool)
     return ViewStats(seqs, cams, amb, grp, mp, np.array([len(frames[s]) for s in seqs]), vis)
 
 

@@ -8,7 +8,9 @@ camera, and moved to world coordinates with the camera's extrinsics. Per view we
   (``sqrt(trace(cov))``, so independent of the camera's rotation);
 * ``mpjpe_{global,rrr,rr}_mm`` — mean over frames of the mode's error against the ground truth;
 * ``visible_fraction`` — fraction of the valid joints visible in the view (a simple ranker);
-* the per-frame visibility (for triangulation) and the camera's position / azimuth / elevation.
+* the per-frame visibility (for triangulation) and the camera's position / azimuth / elevation;
+* per frame, the ambiguity, the ambiguity of each of G disjoint groups of the N samples and the
+  mode's MPJPE: what :mod:`viewselect.bootstrap` resamples without running the model again.
 
 Each view becomes a :class:`~viewselect.records.ViewRecord`, cached per view
 (:mod:`viewselect.viewcache`); the noise is drawn per view (:mod:`viewselect.noise`), so results
@@ -36,7 +38,7 @@ from handflow.progress import make_progress
 from viewselect.noise import ViewNoise, chunks
 from viewselect.prefetch import Prefetch
 from viewselect.records import SkippedView, ViewRecord, hands_center
-from viewselect.streaming import SampleSpread
+from viewselect.streaming import GroupedSpread, SampleSpread, group_bounds
 from viewselect.triangulation import Scene
 from viewselect.viewcache import ViewCache, cache_key
 
@@ -81,17 +83,22 @@ def evaluate_batch(model: PoseModel, views: list[dict], cfg: RankConfig) -> list
     K = torch.cat([v["K_crop"] for v in views]).to(device)
     noise = ViewNoise(views, cfg.samples, cfg.seed)
     B, N = images.shape[0], cfg.samples
+    bounds = group_bounds(N)  # disjoint pose-sample groups, resampled by the bootstrap
     if isinstance(model, SamplesInChunks):
         ctx = model.encode(images.to(device))
         mode_cam = model.predict_joints(ctx, K, ctx.new_zeros(B, 1, Y_DIM))[:, 0]  # f_v(0), (B,42,3) mm
         spread = SampleSpread(B, device)
+        groups = GroupedSpread(B, bounds, device)
         for i0, i1, s0, s1 in chunks(B, N, cfg.chunk_rows):
             z = noise.take(i0, i1, s0, s1).to(device)
-            spread.add(i0, i1, model.predict_joints(ctx[i0:i1], K[i0:i1], z))
-        std = spread.std()  # (B,)
+            joints = model.predict_joints(ctx[i0:i1], K[i0:i1], z)
+            spread.add(i0, i1, joints)
+            groups.add(i0, i1, s0, joints)
+        std, group_std = spread.std(), groups.std()  # (B,), (B, G)
     else:  # a model without the chunked interface: all samples in one call
         out = model.predict(images.to(device), K, n_samples=N, z=noise.take(0, B, 0, N).to(device))
         mode_cam, std = out["mode_joints"], sample_std(out["samples_joints"])
+        group_std = torch.stack([sample_std(out["samples_joints"][:, a:b]) for a, b in bounds], dim=-1)
     R = torch.cat([v["R"] for v in views]).to(device)
     campos = torch.cat([v["campos_mm"] for v in views]).to(device)
     mode_w = joints_to_world(mode_cam, R, campos)  # (B,42,3) mm
@@ -113,6 +120,10 @@ def evaluate_batch(model: PoseModel, views: list[dict], cfg: RankConfig) -> list
             visible_fraction=float(vis.sum() / nvalid),
             hands_center_mm=_center(v["joints_world_mm"], v["joint_valid"]),
             visible=vis.astype(int).tolist(),
+            frame_ambiguity_mm=_floats(std[sl]),
+            frame_group_ambiguity_mm=[_floats(g) for g in group_std[sl]],
+            frame_mpjpe_global_mm=_floats(errs["global"][sl]), frame_mpjpe_rrr_mm=_floats(errs["rrr"][sl]),
+            frame_mpjpe_rr_mm=_floats(errs["rr"][sl]),
             skipped_images=list(v.get("skipped", [])),
         ))
     return records
@@ -122,6 +133,11 @@ def _center(joints: torch.Tensor, valid: torch.Tensor) -> list[float]:
     """Mean of the valid ground-truth joints over frames, (3,) mm: where the rig looks."""
     w = valid[..., None].float()
     return (joints * w).sum((0, 1)).div(w.sum().clamp_min(1)).tolist()
+
+
+def _floats(t: torch.Tensor) -> list[float | None]:
+    """A 1-D tensor as JSON-safe floats (None where not finite)."""
+    return [v if math.isfinite(v) else None for v in t.double().cpu().tolist()]
 
 
 def _mean(t: torch.Tensor) -> float:

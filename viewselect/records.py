@@ -30,6 +30,14 @@ class ViewRecord:
     visible_fraction: float  # visible valid joints / valid joints
     hands_center_mm: list[float]
     visible: list[list[int]]
+    # per frame (aligned with `frames`; None where not finite), what the bootstrap resamples
+    # (viewselect.bootstrap): the frame's ambiguity, the same on each of G disjoint pose-sample
+    # groups (G, bootstrap.group_bounds), and the mode's MPJPE per alignment, all mm
+    frame_ambiguity_mm: list[float | None]
+    frame_group_ambiguity_mm: list[list[float | None]]
+    frame_mpjpe_global_mm: list[float | None]
+    frame_mpjpe_rrr_mm: list[float | None]
+    frame_mpjpe_rr_mm: list[float | None]
     skipped_images: list[str] = field(default_factory=list)  # unreadable images left out of `frames`
 
     @property

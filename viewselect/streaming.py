@@ -30,3 +30,40 @@ class SampleSpread:
     def std(self) -> torch.Tensor:
         """``(B,)`` mm, mean over joints of ``sqrt(trace(cov))`` (unbiased), as ``handflow.metrics.sample_std``."""
         return (self.m2 / (self.n - 1)).sum(-1).sqrt().mean(-1)
+
+
+MAX_SAMPLE_GROUPS = 10
+
+
+def sample_groups(n_samples: int) -> int:
+    """G, the number of disjoint pose-sample groups kept per frame: at most 10, at least 2 samples each
+    (1 when N < 4, i.e. no sample-level resampling)."""
+    return max(1, min(MAX_SAMPLE_GROUPS, n_samples // 2))
+
+
+def group_bounds(n_samples: int) -> list[tuple[int, int]]:
+    """``[(s0, s1), ...]``: sample index ranges of the :func:`sample_groups` groups (sizes differ by ≤ 1)."""
+    g = sample_groups(n_samples)
+    edges = [(i * n_samples) // g for i in range(g + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+class GroupedSpread:
+    """One :class:`SampleSpread` per disjoint range of sample indices ``bounds = [(s0, s1), ...]``,
+    fed from the same chunks: the per-image spread of each pose-sample group, for the bootstrap."""
+
+    def __init__(self, n_images: int, bounds: list[tuple[int, int]], device):
+        self.bounds = list(bounds)
+        self.groups = [SampleSpread(n_images, device) for _ in self.bounds]
+
+    def add(self, i0: int, i1: int, s0: int, joints: torch.Tensor) -> None:
+        """``joints (b, s, 42, 3)`` mm: samples ``s0 .. s0+s`` of images ``i0:i1``."""
+        s1 = s0 + joints.shape[1]
+        for (g0, g1), spread in zip(self.bounds, self.groups):
+            a, b = max(s0, g0), min(s1, g1)
+            if a < b:
+                spread.add(i0, i1, joints[:, a - s0 : b - s0])
+
+    def std(self) -> torch.Tensor:
+        """``(B, G)`` mm: :meth:`SampleSpread.std` of each group."""
+        return torch.stack([g.std() for g in self.groups], dim=-1)
