@@ -60,7 +60,7 @@ Strategy = Annotated[str, typer.Option(
     help="With --keep: ambiguity (least ambiguous) or coverage (also spread directions).")]
 RankSamples = Annotated[int, typer.Option(
     "--samples", help="Poses sampled per image (the same value reuses rank's per-view cache).")]
-Seed = Annotated[int, typer.Option("--seed", help="Seed of the pose samples.")]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of the pose samples (and of rank's bootstrap).")]
 Device = Annotated[Optional[str], typer.Option("--device", help="cpu or cuda (default: cuda when available).")]
 
 
@@ -324,7 +324,7 @@ def train_model(
 
 def _rank_request(*, sequence: str, data_root, split: str, model, compare_model, mano_dir, cameras,
                   drop, keep, max_ambiguity, strategy: str, samples: int, frames, seed: int, device,
-                  alignment: str = "global"):
+                  alignment: str = "global", bootstrap: int = 1000, error_vs_cameras: bool = False):
     """The ``RankRequest`` that ``rank`` and ``report`` share, from their command-line values."""
     from viewselect.engine import RankConfig
     from viewselect.rank import RankRequest
@@ -336,6 +336,7 @@ def _rank_request(*, sequence: str, data_root, split: str, model, compare_model,
         cameras=[c.strip() for c in cameras.split(",") if c.strip()] if cameras else None,
         drop=drop, keep=keep, max_ambiguity_mm=max_ambiguity, strategy=strategy, alignment=alignment,
         rank=RankConfig(samples=samples, frames=frames, seed=seed), device=device,
+        bootstrap_resamples=bootstrap, error_vs_cameras=error_vs_cameras,
     )
 
 
@@ -357,9 +358,14 @@ def rank(
     alignment: str = typer.Option("global", help="Alignment shown in the terminal: global, rrr or rr."),
     out: Path = typer.Option(Path("viewselect-results"), help="Folder for ranking.csv/.parquet/.xlsx and summary.json."),
     seed: Seed = 0,
+    bootstrap: int = typer.Option(1000, help="Bootstrap resamples behind the intervals and the drop consensus."),
+    error_vs_cameras: bool = typer.Option(False, "--error-vs-cameras",
+                                          help="Also write error_vs_cameras.csv: triangulation error and regret vs K kept."),
     device: Device = None,
 ) -> None:
-    """Rank the cameras of a capture by HandFlowNet ambiguity; MPJPE, regret and the drop list."""
+    """Rank the cameras of a capture by HandFlowNet ambiguity; MPJPE, regret and the drop list.
+
+    Without --drop / --keep / --max-ambiguity the drop list comes from the default rule (README)."""
     from viewselect.rank import run_rank
     from viewselect.tables import write_rank_result
     from viewselect.terminal import print_rank
@@ -368,13 +374,14 @@ def rank(
         sequence=sequence, data_root=data_root, split=split, model=model, compare_model=compare_model,
         mano_dir=mano_dir, cameras=cameras, drop=drop, keep=keep, max_ambiguity=max_ambiguity,
         strategy=strategy, alignment=alignment, samples=samples, frames=frames, seed=seed, device=device,
+        bootstrap=bootstrap, error_vs_cameras=error_vs_cameras,
     ))
     if outcome.process_rank != 0:  # under torchrun every process holds the same result; process 0 writes it
         return
-    paths = write_rank_result(out, outcome.result, outcome.provenance,
-                              extra={"triangulation": outcome.triangulation} if outcome.triangulation else None)
+    paths = write_rank_result(out, outcome.result, outcome.provenance, extra=outcome.summary_extra(),
+                              error_vs_cameras=outcome.error_vs_cameras)
     print_rank(console, outcome, alignment)
-    console.print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    console.print(f"wrote {', '.join(str(p) for p in paths.values())}", markup=False, highlight=False, soft_wrap=True)
     if outcome.skipped_views or outcome.skipped_images:
         err_console.print(
             f"warning: skipped {outcome.skipped_images} unreadable image(s) and {len(outcome.skipped_views)} view(s) "

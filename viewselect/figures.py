@@ -146,29 +146,6 @@ def regret_curve(ambiguity: pd.DataFrame, random: pd.DataFrame) -> bytes:
     return _png(fig)
 
 
-def triangulation_curve(rows: pd.DataFrame) -> bytes:
-    """Triangulation error vs cameras kept: ambiguity, coverage and random selections (+ full rig)."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    styles = {"ambiguity_mm": ("-o", "#2c7fb8", "least ambiguous"),
-              "coverage_mm": ("-s", "#ff7f0e", "coverage"),
-              "random_mm": ("--^", "#7f7f7f", "random subsets (mean)")}
-    for col, (fmt, color, label) in styles.items():
-        if col in rows and rows[col].notna().any():
-            ax.plot(rows["n_kept"], rows[col], fmt, color=color, label=label, ms=4)
-    if "full_mm" in rows and rows["full_mm"].notna().any():
-        ax.axhline(float(rows["full_mm"].iloc[0]), color="k", lw=0.8, ls=":", label="full rig")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(rows["n_kept"].tolist())
-    ax.set_xticklabels([str(k) for k in rows["n_kept"]])
-    ax.set_xlabel("cameras kept")
-    ax.set_ylabel("triangulation error (mm)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    ax.set_title("Multi-view triangulation error (GT 2D + pixel noise)", fontsize=10)
-    return _png(fig)
-
-
 SUBSET_STYLES = {"ambiguity": ("-o", "#2c7fb8", "least ambiguous"), "coverage": ("-s", "#ff7f0e", "coverage rule"),
                  "uniform": ("-D", "#31a354", "uniform spacing"), "random": ("--", "#7f7f7f", "random (mean, 10–90 %)")}
 

@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from handflow.data.interhand import JOINT_NAMES, N_JOINTS
+from handflow.keypoints import JOINT_NAMES, N_JOINTS
 from handflow.errors import HandflowError
 from handflow.io import write_text
 from viewselect.rank import RankOutcome, RankRequest, run_rank
+from viewselect.records import ViewRecord
 from viewselect.rigfile import PlannedRig, read_rig
 
 DEFAULT_OUT = Path("viewselect-results/plan")
@@ -71,13 +72,13 @@ class RigPlan:
     extra: dict = field(default_factory=dict)
 
 
-def joint_coverage(records: list[dict]) -> Coverage:
+def joint_coverage(records: list[ViewRecord]) -> Coverage:
     """Cameras seeing each joint of each (sequence, frame), from the engine's per-view ``visible``."""
     counts: dict[tuple, np.ndarray] = {}
     for r in records:
-        vis = np.asarray(r["visible"], np.int64)  # (F, 42)
-        for f, v in zip(r["frames"], vis):
-            key = (r["capture"], r["seq"], f)
+        vis = np.asarray(r.visible, np.int64)  # (F, 42)
+        for f, v in zip(r.frames, vis):
+            key = (r.capture, r.seq, f)
             counts[key] = counts.get(key, np.zeros(N_JOINTS, np.int64)) + v
     if not counts:
         raise HandflowError("coverage: no views")
@@ -90,8 +91,8 @@ def joint_coverage(records: list[dict]) -> Coverage:
 def plan_rig(label: str, path: str, req: PlanRequest) -> RigPlan:
     from handflow.data.interhand import InterHandDataset
     from handflow.data.render_rig import render_rig_capture
-    from viewselect.engine import RankConfig
-    from viewselect.subsets import sequence_views, triangulate_kept
+    from viewselect.engine import RankConfig, triangulation_scenes
+    from viewselect.subsets import triangulate_kept
 
     rig = read_rig(path)
     hw = {c: tuple(req.image_hw) for c in rig.cameras} if req.image_hw else rig.image_hw
@@ -101,7 +102,7 @@ def plan_rig(label: str, path: str, req: PlanRequest) -> RigPlan:
                                    pixel_noise_px=req.pixel_noise_px))
     cov = joint_coverage(outcome.records)
     ds = InterHandDataset(root, "test", skip_bad_images=True)
-    seqs = sequence_views(outcome.records, ds)
+    seqs = triangulation_scenes(outcome.records, ds)
     err, fail = triangulate_kept(seqs, set(rig.cameras), req.pixel_noise_px, req.seed)
     return RigPlan(label, rig, outcome, cov, err, fail, str(root), extra={"pixel_noise_px": req.pixel_noise_px})
 
@@ -160,9 +161,9 @@ def write_plan(out: str | Path, plans: list[RigPlan]) -> list[Path]:
                               "seen_by_3_share": p.coverage.seen_by_3_share,
                               "min_cameras_per_joint": p.coverage.min_cameras,
                               "per_joint": p.coverage.per_joint.to_dict(orient="records")},
-                 "triangulation": {"full_error_mm": p.triangulation_error_mm,
-                                   "failed_fraction": p.triangulation_failed_fraction},
-                 **p.extra}
+                 **p.outcome.summary_extra(),
+                 "rig_triangulation": {"full_error_mm": p.triangulation_error_mm,
+                                       "failed_fraction": p.triangulation_failed_fraction}}
         paths = write_rank_result(out / p.label, p.outcome.result, p.outcome.provenance, extra=extra)
         written += list(paths.values())
         written.append(write_text(out / p.label / "coverage.csv", p.coverage.per_joint.to_csv(index=False)))

@@ -6,16 +6,19 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from handflow.data.interhand import InterHandDataset
 from handflow.data.selection import select_sequences
 from handflow.errors import HandflowError
 from handflow.provenance import provenance
+from viewselect.bootstrap import DEFAULT_RESAMPLES, BootstrapResult, bootstrap, interval_columns, stats_from_records
 from viewselect.engine import RankConfig, evaluate_views, triangulation_scenes, view_table
 from viewselect.ranking import ALIGNMENTS, RankResult, rank_views
+from viewselect.recommend import DEFAULT_RULE, Recommendation, Verdict, coverage_matrix, recommend_drop, verdict
 from viewselect.records import SequenceOverlay, SkippedView, ViewRecord
-from viewselect.triangulation import error_vs_kept, kept_summary
+from viewselect.triangulation import kept_summary
 from viewselect.viewcache import default_cache_root
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.pt"
@@ -38,9 +41,10 @@ class RankRequest:
     pixel_noise_px: float = 1.0
     rank: RankConfig = RankConfig()
     device: str | None = None
+    bootstrap_resamples: int = DEFAULT_RESAMPLES  # resamples behind the intervals and the consensus
+    error_vs_cameras: bool = False  # triangulation error and regret vs K kept, four ways (viewselect.subsets)
     # what the report draws besides the tables: computed here, so the report only renders
     overlay_samples: int = 0  # poses sampled for each overlay (0: no overlays)
-    triangulation_curve: bool = False  # triangulation error vs number of cameras kept
 
 
 @dataclass
@@ -55,8 +59,31 @@ class RankOutcome:
     # this process's rank under torchrun (every process gets the same result; only rank 0 writes)
     process_rank: int = 0
     overlays: list[SequenceOverlay] = field(default_factory=list)  # with RankRequest.overlay_samples
-    # n_kept, ambiguity_mm, coverage_mm, random_mm, full_mm (with RankRequest.triangulation_curve)
-    triangulation_curve: pd.DataFrame | None = None
+    bootstrap: BootstrapResult | None = None
+    # the default drop rule's result (None when --drop / --keep / --max-ambiguity chose the list)
+    recommendation: Recommendation | None = None
+    verdict: Verdict | None = None
+    # viewselect.subsets.subset_curves' table (with RankRequest.error_vs_cameras)
+    error_vs_cameras: pd.DataFrame | None = None
+
+    def summary_extra(self) -> dict:
+        """What ``summary.json`` holds besides the tables: triangulation, the rule, the verdict."""
+        out: dict = {}
+        if self.triangulation:
+            out["triangulation"] = self.triangulation
+        if self.bootstrap is not None:
+            out["bootstrap"] = {"n_resamples": self.bootstrap.n_resamples, "level": self.bootstrap.level,
+                                "seed": self.bootstrap.seed, "over": ["sequences", "frames", "pose-sample groups"]}
+        if self.recommendation is not None:
+            rec = self.recommendation
+            out["recommendation"] = {"rule": DEFAULT_RULE, "reason": rec.reason, "median_ambiguity_mm": rec.median_mm,
+                                     "candidates": rec.candidates, "held_for_coverage": rec.held_for_coverage}
+        if self.verdict is not None:
+            v = self.verdict
+            out["verdict"] = {"text": v.text, "drop_consensus": v.consensus, "min_consensus": v.min_consensus,
+                              "best_view_gain_mm": v.best_view_gain_mm,
+                              "best_view_gain_ci_mm": list(v.best_view_gain_ci_mm), "beat_random": v.beat_random}
+        return out
 
     @property
     def skipped_images(self) -> int:
@@ -75,6 +102,9 @@ def _check(req: RankRequest) -> None:
         raise HandflowError(f"unknown --strategy {req.strategy!r} (expected ambiguity or coverage)")
     if req.strategy == "coverage" and req.keep is None:
         raise HandflowError("--strategy coverage needs --keep K")
+    if isinstance(req.bootstrap_resamples, bool) or not isinstance(req.bootstrap_resamples, int) \
+            or req.bootstrap_resamples < 1:
+        raise HandflowError(f"--bootstrap must be a positive number of resamples, found {req.bootstrap_resamples!r}")
     for name, value, low in (("--drop", req.drop, 0), ("--keep", req.keep, 1)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise HandflowError(f"{name} expects a whole number of cameras, found {value!r}")
@@ -190,16 +220,27 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
                         max_ambiguity_mm=req.max_ambiguity_mm)
     if req.strategy == "coverage":
         result = _coverage(result, req.keep, ds, pairs)
-    tri, curve = {}, None
+    stats = stats_from_records(records)
+    boot = bootstrap(stats, req.bootstrap_resamples, seed=req.rank.seed)
     selected = req.drop is not None or req.keep is not None or req.max_ambiguity_mm is not None
-    want_curve = req.triangulation_curve and len(result.cameras) >= 3
-    if selected or want_curve:
+    recommendation = None
+    if not selected:  # the default: recommend a drop list by the documented rule
+        point = result.cameras.set_index("camera")["ambiguity_mm"].reindex(boot.cameras).to_numpy(float)
+        recommendation = recommend_drop(boot.cameras, point, boot.ambiguity_interval()[0], coverage_matrix(stats),
+                                        level=boot.level)
+        result = _with_drop_list(result, recommendation.drop_list)
+    result = _with_intervals(result, boot)
+    tri, curve, scenes = {}, None, None
+    if result.drop_list or selected:
         scenes = triangulation_scenes(records, ds)
-        if selected:
-            kept = result.cameras.loc[result.cameras["keep"], "camera"].tolist()
-            tri = kept_summary(scenes, kept, pixel_noise_px=req.pixel_noise_px, seed=req.rank.seed)
-        if want_curve:
-            curve = _triangulation_curve(result, scenes, ds, pairs, req)
+        kept = result.cameras.loc[result.cameras["keep"], "camera"].tolist()
+        tri = kept_summary(scenes, kept, pixel_noise_px=req.pixel_noise_px, seed=req.rank.seed)
+    if req.error_vs_cameras and len(result.cameras) >= 2:
+        curve = _error_vs_cameras(result, scenes if scenes is not None else triangulation_scenes(records, ds), ds, pairs, req)
+    overall = result.summary[(result.summary["sequence"] == "overall") & (result.summary["ranker"] == "ambiguity")
+                             & (result.summary["alignment"] == "global")].iloc[0]
+    verdict_ = verdict(boot, result.drop_list, float(overall["best_regret_mm"] - overall["mean_regret_mm"]),
+                       rule=_rule_words(req))
     overlays = []
     if req.overlay_samples:
         from viewselect.overlays import sample_overlays
@@ -215,7 +256,37 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
     )
     return RankOutcome(result=result, views=table, triangulation=tri, provenance=prov, records=records,
                        skipped_views=skipped_views, process_rank=proc.rank, overlays=overlays,
-                       triangulation_curve=curve)
+                       bootstrap=boot, recommendation=recommendation, verdict=verdict_, error_vs_cameras=curve)
+
+
+def _rule_words(req: RankRequest) -> str:
+    if req.drop is not None:
+        return f"--drop {req.drop}: the most ambiguous"
+    if req.keep is not None:
+        return f"--keep {req.keep}, strategy {req.strategy}"
+    if req.max_ambiguity_mm is not None:
+        return f"--max-ambiguity {req.max_ambiguity_mm:g} mm"
+    return "the default rule"
+
+
+def _with_drop_list(result: RankResult, drop: list) -> RankResult:
+    """``result`` with ``drop`` as its drop list (``keep`` and ``keep_in_sequence`` follow)."""
+    cameras = result.cameras.copy()
+    cameras["keep"] = ~cameras["camera"].isin(set(drop))
+    sequences = result.sequences.copy()
+    sequences["keep_in_sequence"] = ~sequences["camera"].isin(set(drop))
+    drop_list = cameras.loc[~cameras["keep"], "camera"].tolist()
+    return RankResult(cameras=cameras, sequences=sequences, summary=result.summary, drop_list=drop_list)
+
+
+def _with_intervals(result: RankResult, boot: BootstrapResult) -> RankResult:
+    """The camera table plus the bootstrap intervals (mm) and, with a drop list, each camera's consensus."""
+    cameras = result.cameras.copy()
+    pos = cameras["camera"].map({c: i for i, c in enumerate(boot.cameras)}).to_numpy()
+    for col, values in interval_columns(boot, result.drop_list).items():
+        cameras[col] = np.asarray(values, float)[pos]
+    return RankResult(cameras=cameras, sequences=result.sequences, summary=result.summary,
+                      drop_list=result.drop_list)
 
 
 def _rig_directions(result: RankResult, ds: InterHandDataset, pairs) -> dict:
@@ -227,23 +298,17 @@ def _rig_directions(result: RankResult, ds: InterHandDataset, pairs) -> dict:
     return viewing_directions({c: cams[c] for c in result.cameras["camera"]})
 
 
-def _triangulation_curve(result: RankResult, scenes, ds: InterHandDataset, pairs, req: RankRequest,
-                         ks=(2, 4, 8, 16, 32, 64)) -> pd.DataFrame:
-    """Triangulation error vs K kept cameras: the K least ambiguous, the coverage rule's K, random K."""
+def _error_vs_cameras(result: RankResult, scenes, ds: InterHandDataset, pairs, req: RankRequest) -> pd.DataFrame:
+    """:func:`viewselect.subsets.subset_curves` over this ranking's scenes."""
     import torch
 
-    from viewselect.coverage import keep_cameras
+    from viewselect.subsets import subset_curves
 
-    cams = result.cameras
-    n = len(cams)
-    ks = [k for k in ks if 2 <= k < n] or ([n] if n >= 2 else [])
-    dirs = _rig_directions(result, ds, pairs)
-    chosen = {k: {"ambiguity": keep_cameras(cams, k, "ambiguity"),
-                  "coverage": keep_cameras(cams, k, "coverage", directions=dirs)} for k in ks}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # hundreds of tiny SVDs: threads only spin, badly so on a busy machine
     try:
-        return error_vs_kept(scenes, chosen, pixel_noise_px=req.pixel_noise_px, seed=req.rank.seed)
+        return subset_curves(result.cameras, scenes, _rig_directions(result, ds, pairs),
+                             pixel_noise_px=req.pixel_noise_px, seed=req.rank.seed)
     finally:
         torch.set_num_threads(threads)
 

@@ -26,6 +26,9 @@ import numpy as np
 from viewselect.bootstrap import BootstrapResult, ViewStats, describe_level
 
 MIN_VIEWS = 3
+DEFAULT_RULE = ("drop the cameras whose 95 % bootstrap ambiguity interval lies wholly above the rig's median "
+                "camera ambiguity, most ambiguous first, unless that leaves a joint-frame seen by fewer than "
+                "min(3, cameras seeing it in the full rig) kept cameras")
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ class ReportRequest:
     out: str | None = None  # None: DEFAULT_OUT[format]
     format: str = "html"
     overlay_samples: int = 50  # poses drawn per overlay (independent of rank's --samples)
-    triangulation: bool = True  # triangulation error vs cameras kept (a few K values)
+    triangulation: bool = True  # triangulation error and regret vs cameras kept (viewselect.subsets)
     random_orders: int = 200  # random camera orders averaged for the "random order" regret curve
 
     def check(self) -> Path:
@@ -56,7 +56,7 @@ class ReportRequest:
 
     def rank_request(self) -> RankRequest:
         """The ranking this report draws: rank's request plus the overlays and triangulation curve."""
-        return replace(self.rank, overlay_samples=self.overlay_samples, triangulation_curve=self.triangulation)
+        return replace(self.rank, overlay_samples=self.overlay_samples, error_vs_cameras=self.triangulation)
 
 
 def write_report(outcome: RankOutcome, req: ReportRequest) -> Path:
@@ -89,8 +89,8 @@ def _overlay_panels(ov: SequenceOverlay) -> list[dict]:
 
 
 def _has_triangulation(outcome: RankOutcome) -> bool:
-    rows = outcome.triangulation_curve
-    return rows is not None and len(rows) > 0 and bool(rows[["ambiguity_mm", "coverage_mm", "random_mm"]].notna().any().any())
+    rows = outcome.error_vs_cameras
+    return rows is not None and len(rows) > 0 and bool(rows["triangulation_error_mm"].notna().any())
 
 
 def make_figures(outcome: RankOutcome, req: ReportRequest) -> dict[str, list[Figure]]:
@@ -115,9 +115,14 @@ def make_figures(outcome: RankOutcome, req: ReportRequest) -> dict[str, list[Fig
                              f"sequences, as cameras are dropped most-ambiguous first vs in random order "
                              f"(mean of {req.random_orders} orders).", F.regret_curve(amb_curve, rnd_curve))]
     if _has_triangulation(outcome):
-        figs["curves"].append(Figure("triangulation", "Triangulation error of the 42 joints (DLT from the "
-                                     f"ground-truth 2D joints + {req.rank.pixel_noise_px:g} px noise) vs number "
-                                     "of cameras kept.", F.triangulation_curve(outcome.triangulation_curve)))
+        from viewselect.subsets import DEFAULT_RANDOM as n_random
+
+        figs["curves"].append(Figure(
+            "error-vs-cameras", "Left: triangulation error of the 42 joints (DLT from the ground-truth 2D joints + "
+            f"{req.rank.pixel_noise_px:g} px noise) of the kept cameras; right: their mean regret (Global MPJPE), for K "
+            "cameras kept the least ambiguous, by the coverage rule, uniformly spaced in viewing direction, or at "
+            f"random (mean of {n_random} draws, band: 10th–90th percentile).",
+            F.error_vs_cameras(outcome.error_vs_cameras)))
     figs["overlays"] = [
         Figure(f"overlay-{i + 1:02d}", f"{title}: {req.overlay_samples} sampled poses (right hand red, left "
                "blue; white: the mode) over the crop, and the same samples in 3D with the ground truth in black.",
@@ -169,8 +174,11 @@ def report_content(outcome: RankOutcome, figures: dict[str, list[Figure]],
                     f"{_f(r['best_regret_mm'])} mm, the most ambiguous {_f(r['worst_regret_mm'])} mm, and the "
                     f"average camera {_f(r['mean_regret_mm'])} mm (Global MPJPE; Spearman "
                     f"{_f(r['spearman'], 2)}). ")
-    intro = (f"{len(cams)} cameras scored on {n_seq} sequences ({', '.join(sorted(per['sequence'].unique()))}). "
-             + headline + f"Selection: {kept} kept, {len(res.drop_list)} dropped.")
+    verdict = outcome.verdict.text + " " if outcome.verdict is not None else ""
+    why = f"Why: {outcome.recommendation.reason}. " if outcome.recommendation is not None else ""
+    intro = (verdict + why + f"{len(cams)} cameras scored on {n_seq} sequences "
+             f"({', '.join(sorted(per['sequence'].unique()))}). " + headline
+             + f"Selection: {kept} kept, {len(res.drop_list)} dropped.")
 
     summary = Table(
         "Ranker summary (mean over sequences)",
@@ -195,13 +203,28 @@ def report_content(outcome: RankOutcome, figures: dict[str, list[Figure]],
         ["sequence", "cameras", "least ambiguous camera", "its regret (mm)", "most ambiguous camera",
          "its regret (mm)", "average regret (mm)", "best camera (oracle)", "its MPJPE (mm)", "Spearman"],
         seq_rows)
+    boot = outcome.bootstrap
+    level = f"{boot.level:.0%}" if boot is not None else ""
+
+    def ci(r, stem):
+        lo, hi = r.get(f"{stem}_ci_low_mm"), r.get(f"{stem}_ci_high_mm")
+        return f"{_f(lo)}–{_f(hi)}" if lo is not None else "-"
+
+    has_cons = "drop_consensus" in cams.columns
     cam_rows = [[str(i + 1), str(r["camera"]), _f(r.get("azimuth_deg")), _f(r.get("elevation_deg")),
-                 _f(r["ambiguity_mm"]), _f(r["mpjpe_global_mm"]), _f(r["regret_global_mm"]),
-                 _f(r["visible_fraction"], 2), "keep" if r["keep"] else "drop"]
+                 _f(r["ambiguity_mm"]), ci(r, "ambiguity"), _f(r["mpjpe_global_mm"]), _f(r["regret_global_mm"]),
+                 ci(r, "regret_global"), _f(r["visible_fraction"], 2), "keep" if r["keep"] else "drop"]
+                + ([f"{r['drop_consensus']:.0%}"] if has_cons else [])
                 for i, (_, r) in enumerate(cams.reset_index(drop=True).iterrows())]
     cam_table = Table("All cameras in ranking order",
                       ["rank", "camera", "azimuth (deg)", "elevation (deg)", "ambiguity (mm)",
-                       "MPJPE Global (mm)", "regret (mm)", "visible fraction", "selection"], cam_rows)
+                       f"ambiguity {level} interval (mm)", "MPJPE Global (mm)", "regret (mm)",
+                       f"regret {level} interval (mm)", "visible fraction", "selection"]
+                      + (["drop consensus"] if has_cons else []), cam_rows,
+                      note=(f"Intervals: {level} bootstrap percentile intervals over sequences, frames and pose "
+                            f"samples ({boot.n_resamples} resamples, seed {boot.seed}). Drop consensus: share of "
+                            f"resamples in which the camera is among the {len(res.drop_list)} most ambiguous."
+                            if boot is not None else ""))
 
     sections = [
         Section("Camera dome", "Each dot is a camera, coloured by its ambiguity (mean per-joint spread of the "
@@ -211,20 +234,38 @@ def report_content(outcome: RankOutcome, figures: dict[str, list[Figure]],
                 tables=[summary, per_seq]),
         Section("Dropping cameras", "", figures.get("curves", [])),
     ]
-    tri = outcome.triangulation_curve
     if _has_triangulation(outcome):
+        curves = outcome.error_vs_cameras
+        wide = {st: g.set_index("n_cameras") for st, g in curves.groupby("strategy")}
+        rows = []
+        for k in sorted(curves["n_cameras"].unique()):
+            row = [str(int(k))]
+            for stem, d in (("triangulation_error", 2), ("mean_regret", 1)):
+                for st in ("ambiguity", "coverage", "uniform", "random"):
+                    r = wide[st].loc[k]
+                    cell = _f(r[f"{stem}_mm"], d)
+                    if st == "random" and math.isfinite(float(r[f"{stem}_low_mm"])):
+                        cell += f" ({_f(r[f'{stem}_low_mm'], d)}–{_f(r[f'{stem}_high_mm'], d)})"
+                    row.append(cell)
+            rows.append(row)
         sections[-1].tables.append(Table(
-            "Triangulation error vs cameras kept (mm; random: mean of 10 random subsets)",
-            ["cameras kept", "least ambiguous", "coverage", "random subsets", "full rig"],
-            [[str(int(r["n_kept"])), _f(r["ambiguity_mm"], 2), _f(r["coverage_mm"], 2), _f(r["random_mm"], 2),
-              _f(r["full_mm"], 2)] for _, r in tri.iterrows()]))
+            "Error against the number of cameras kept",
+            ["cameras kept", "triangulation (mm): least ambiguous", "coverage", "uniform", "random (10–90 %)",
+             "mean regret (mm): least ambiguous", "coverage", "uniform", "random (10–90 %)"], rows,
+            note="Same table: error_vs_cameras.csv beside rank's tables (viewselect rank --error-vs-cameras)."))
     sections.append(Section(
         "Sample overlays", "For the least and the most ambiguous camera of each sequence: sampled poses over "
         "the network's input crop, and the same samples in world coordinates from a fixed viewpoint. A "
         "confident view keeps the samples together; an ambiguous one spreads them, mostly in depth.",
         figures.get("overlays", [])))
-    drop = ", ".join(map(str, res.drop_list)) if res.drop_list else "none"
-    sections.append(Section("Cameras", f"Drop list ({len(res.drop_list)}): {drop}.", tables=[cam_table]))
+    if res.drop_list and has_cons:
+        cons = cams.set_index("camera")["drop_consensus"]
+        drop = ", ".join(f"{c} ({cons[c]:.0%})" for c in res.drop_list)
+    else:
+        drop = ", ".join(map(str, res.drop_list)) if res.drop_list else "none"
+    rule = (f" Rule: {outcome.recommendation.reason}." if outcome.recommendation is not None else "")
+    sections.append(Section("Cameras", f"Drop list ({len(res.drop_list)}; in brackets the drop consensus): {drop}."
+                            + rule, tables=[cam_table]))
     sections.append(Section("Provenance", "", tables=[Table("Run", ["key", "value"],
                                                             _flatten({**prov, "report": settings or {}}))]))
     return ReportContent("Camera view selection report", intro, sections)

@@ -10,7 +10,7 @@ For K on a grid from 2 to the whole rig (:func:`camera_counts`), the kept set is
 * ``random`` — ``n_random`` random K-subsets (``default_rng([seed, 2, K])``), reported as their mean
   and a band (10th–90th percentile over the draws).
 
-For each kept set: the **triangulation error** (mean over sequences of
+For each kept set: the **triangulation error** (mean over the sequences' :class:`Scene` of
 :func:`viewselect.triangulation.triangulation_error`: DLT of the ground-truth 2D joints of the kept
 cameras that see each joint, + pixel noise; same noise seed for every subset) and its failed fraction,
 and the **mean regret** of the kept cameras (camera-level regret, mm: what a single kept view costs
@@ -20,18 +20,17 @@ against the best camera of each sequence, averaged over the kept set).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from handflow.errors import HandflowError
-from handflow.geometry.camera import Camera
 from viewselect.coverage import keep_cameras
-from viewselect.triangulation import DEFAULT_PIXEL_NOISE_PX, triangulation_error
+from viewselect.triangulation import DEFAULT_PIXEL_NOISE_PX, Scene
 
 STRATEGIES = ("ambiguity", "coverage", "uniform", "random")
 BAND = (0.1, 0.9)
+DEFAULT_RANDOM = 20  # random K-subsets per K
 _GRID = (2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128)
 
 
@@ -40,18 +39,6 @@ def camera_counts(n_cameras: int) -> list[int]:
     if n_cameras < 2:
         return []
     return sorted({k for k in _GRID if k < n_cameras} | {n_cameras})
-
-
-@dataclass(frozen=True)
-class SequenceViews:
-    """What triangulating one sequence needs: ``camera_ids`` (V) with their ``cameras``,
-    ``joints_world_mm (F, 42, 3)`` ground truth, ``visible (V, F, 42)`` bool (seen and valid)."""
-
-    name: str
-    camera_ids: list[str]
-    cameras: list[Camera]
-    joints_world_mm: np.ndarray
-    visible: np.ndarray
 
 
 def uniform_cameras(directions: dict, k: int) -> list:
@@ -73,28 +60,7 @@ def uniform_cameras(directions: dict, k: int) -> list:
     return [ids[i] for i in chosen]
 
 
-def sequence_views(records: list[dict], dataset) -> list[SequenceViews]:
-    """One :class:`SequenceViews` per sequence of the engine's ``records``, on the frames every one
-    of its views could read (a skipped unreadable image drops its frame from that view's record)."""
-    by_seq: dict[tuple, list[dict]] = {}
-    for r in records:
-        by_seq.setdefault((r["capture"], r["seq"]), []).append(r)
-    out = []
-    for (capture, seq), recs in sorted(by_seq.items()):
-        recs = sorted(recs, key=lambda r: r["camera"])
-        frames = sorted(set.intersection(*(set(r["frames"]) for r in recs)))
-        if not frames:
-            continue
-        ids = [r["camera"] for r in recs]
-        view = dataset.load_view(capture, seq, ids[0], frames)
-        valid = view["joint_valid"].numpy() > 0
-        visible = np.stack([np.asarray(r["visible"], bool)[[r["frames"].index(f) for f in frames]] for r in recs])
-        out.append(SequenceViews(f"Capture{capture}/{seq}", ids, [dataset.camera(capture, c) for c in ids],
-                                 view["joints_world_mm"].numpy().astype(float), visible & valid[None]))
-    return out
-
-
-def triangulate_kept(seqs: list[SequenceViews], kept: set, noise_px: float = DEFAULT_PIXEL_NOISE_PX,
+def triangulate_kept(seqs: list[Scene], kept: set, noise_px: float = DEFAULT_PIXEL_NOISE_PX,
                      seed: int = 0) -> tuple[float, float]:
     """(mean error mm, failed fraction), means over the sequences holding ≥ 2 kept cameras."""
     errs, fails = [], []
@@ -102,15 +68,15 @@ def triangulate_kept(seqs: list[SequenceViews], kept: set, noise_px: float = DEF
         idx = [i for i, c in enumerate(s.camera_ids) if c in kept]
         if len(idx) < 2:
             continue
-        r = triangulation_error(s.cameras, s.joints_world_mm, s.visible, idx, noise_px, seed)
+        r = s.error(idx, noise_px, seed)
         if math.isfinite(r.mean_error_mm):
             errs.append(r.mean_error_mm)
         fails.append(r.failed_fraction)
     return (float(np.mean(errs)) if errs else math.nan, float(np.mean(fails)) if fails else math.nan)
 
 
-def subset_curves(cameras: pd.DataFrame, sequences: list[SequenceViews], directions: dict, *,
-                  counts: list[int] | None = None, n_random: int = 20, pixel_noise_px: float = DEFAULT_PIXEL_NOISE_PX,
+def subset_curves(cameras: pd.DataFrame, sequences: list[Scene], directions: dict, *,
+                  counts: list[int] | None = None, n_random: int = DEFAULT_RANDOM, pixel_noise_px: float = DEFAULT_PIXEL_NOISE_PX,
                   seed: int = 0, regret_column: str = "regret_global_mm") -> pd.DataFrame:
     """One row per (K, strategy): ``n_cameras, strategy, triangulation_error_mm, failed_fraction,
     mean_regret_mm`` and, for ``random``, ``*_low_mm`` / ``*_high_mm`` band columns (NaN elsewhere).

@@ -4,14 +4,20 @@ Files written into ``out_dir`` (all or nothing — see :func:`write_rank_tables`
 
 * ``ranking.csv`` / ``ranking.parquet`` — the camera-level table (one row per camera over the
   selected sequences, in ranking order, with ``keep``). Machine-readable snake_case headers that
-  carry the unit (``ambiguity_mm``); floats written at full precision.
+  carry the unit (``ambiguity_mm``); floats written at full precision. With the bootstrap
+  (:mod:`viewselect.bootstrap`): ``ambiguity_ci_low_mm`` / ``ambiguity_ci_high_mm`` and
+  ``regret_<alignment>_ci_low_mm`` / ``_ci_high_mm`` (95 % intervals, mm) and, with a drop list,
+  ``drop_consensus`` (0–1: share of resamples in which the camera is among the dropped count's most
+  ambiguous).
 * ``ranking.xlsx`` — sheets ``cameras``, ``sequences`` (per sequence × camera), ``summary``
   (best/worst/mean regret and Spearman per ranker), ``drop list`` and ``provenance`` (config,
   version, command, date as key/value rows). Numeric cells are typed numbers with 16 significant
   digits (openpyxl's precision; Excel itself keeps 15), NaN an empty cell, booleans are booleans;
   headers are human-readable with units ("ambiguity (mm)").
 * ``summary.json`` — the provenance dict, the selection (kept cameras, drop list) and the summary
-  rows; NaN is written as ``null``.
+  rows, plus what ``rank`` adds (triangulation, bootstrap settings, the default rule's reason, the
+  verdict); NaN is written as ``null``.
+* ``error_vs_cameras.csv`` (``rank --error-vs-cameras``) — :func:`viewselect.subsets.subset_curves`.
 """
 
 from __future__ import annotations
@@ -30,10 +36,12 @@ from handflow.errors import HandflowError
 from handflow.io import atomic_path
 
 FILES = ("ranking.csv", "ranking.parquet", "ranking.xlsx", "summary.json")
+CURVE_FILE = "error_vs_cameras.csv"  # with rank --error-vs-cameras
 SHEETS = ("cameras", "sequences", "summary", "drop list", "provenance")
 
 _UNITS = {"_mm": "mm", "_deg": "deg", "_px": "px", "_m": "m", "_s": "s"}
-_WORDS = {"mpjpe": "MPJPE", "rrr": "RRR", "rr": "RR", "global": "Global", "n": "number of"}
+_WORDS = {"mpjpe": "MPJPE", "rrr": "RRR", "rr": "RR", "global": "Global", "n": "number of", "ci": "95 % CI"}
+_SHARES = ("visible_fraction", "drop_consensus", "failed_fraction")  # dimensionless, 0–1
 
 
 def display_header(column: str) -> str:
@@ -44,7 +52,7 @@ def display_header(column: str) -> str:
             column, unit = column[: -len(suffix)], name
             break
     words = " ".join(_WORDS.get(w, w) for w in column.split("_"))
-    if column == "visible_fraction":
+    if column in _SHARES:
         unit = "0–1"
     return f"{words} ({unit})" if unit else words
 
@@ -99,7 +107,7 @@ def _flatten(d: dict, prefix: str = "") -> list[tuple[str, Any]]:
 def _number_format(column: str) -> str | None:
     if column.endswith(("_mm", "_deg", "_px")):
         return "0.00"
-    if column in ("visible_fraction", "spearman"):
+    if column in ("spearman", *_SHARES):
         return "0.000"
     return None
 
@@ -151,8 +159,12 @@ def write_rank_tables(
     drop_list: list,
     provenance: dict,
     extra: dict | None = None,
+    error_vs_cameras: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
     """Write :data:`FILES` into ``out_dir``; returns ``{file name: path}``.
+
+    error_vs_cameras: :func:`viewselect.subsets.subset_curves`' table, written as
+    ``error_vs_cameras.csv`` with the others (same all-or-nothing rule) when given.
 
     cameras / sequences / summary / drop_list: the fields of :class:`viewselect.ranking.RankResult`.
     provenance: JSON-able dict (config, model, data, version …) recorded in the XLSX and JSON;
@@ -172,7 +184,8 @@ def write_rank_tables(
 
         provenance = {"version": code_version(), **provenance}
     dropped = cameras[~cameras["keep"]] if "keep" in cameras.columns else cameras.iloc[:0]
-    drop_cols = [c for c in ("camera", "ambiguity_mm", "ambiguity_rank", "n_sequences") if c in cameras.columns]
+    drop_cols = [c for c in ("camera", "ambiguity_mm", "ambiguity_ci_low_mm", "ambiguity_ci_high_mm", "drop_consensus",
+                             "ambiguity_rank", "n_sequences") if c in cameras.columns]
     drop_sheet = dropped[drop_cols].reset_index(drop=True)
     doc = {
         "provenance": provenance,
@@ -186,6 +199,8 @@ def write_rank_tables(
         **(extra or {}),
     }
     paths = {name: out_dir / name for name in FILES}
+    if error_vs_cameras is not None:
+        paths[CURVE_FILE] = out_dir / CURVE_FILE
     current = out_dir
     try:
         json_text = json.dumps(_jsonable(doc), indent=2, allow_nan=False)
@@ -200,6 +215,9 @@ def write_rank_tables(
             _write_xlsx(tmp["ranking.xlsx"], sheets, provenance)
             current = paths["summary.json"]
             tmp["summary.json"].write_text(json_text, encoding="utf-8")
+            if error_vs_cameras is not None:
+                current = paths[CURVE_FILE]
+                error_vs_cameras.to_csv(tmp[CURVE_FILE], index=False)
             current = out_dir
     except HandflowError as err:
         if str(current) in str(err):
@@ -212,7 +230,8 @@ def write_rank_tables(
     return paths
 
 
-def write_rank_result(out_dir: str | os.PathLike, result, provenance: dict, extra: dict | None = None):
+def write_rank_result(out_dir: str | os.PathLike, result, provenance: dict, extra: dict | None = None,
+                      error_vs_cameras: pd.DataFrame | None = None):
     """:func:`write_rank_tables` for a :class:`viewselect.ranking.RankResult`."""
     return write_rank_tables(
         out_dir,
@@ -222,4 +241,5 @@ def write_rank_result(out_dir: str | os.PathLike, result, provenance: dict, extr
         drop_list=result.drop_list,
         provenance=provenance,
         extra=extra,
+        error_vs_cameras=error_vs_cameras,
     )

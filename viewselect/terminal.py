@@ -10,7 +10,6 @@ from rich.table import Table
 from viewselect.ranking import RANKER_LABELS
 
 
-
 def _f(x, digits: int = 1) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
@@ -42,7 +41,17 @@ def print_rank(console: Console, outcome, alignment: str = "global", top: int = 
                    _f(r["ambiguity_mm"]), _f(r[mp]), _f(r[rg]), "keep" if r["keep"] else "drop")
     console.print(ct)
     if res.drop_list:
-        console.print(f"drop ({len(res.drop_list)}): {', '.join(map(str, res.drop_list))}", markup=False)
+        if "drop_consensus" in cams.columns:
+            cons = cams.set_index("camera")["drop_consensus"]
+            listed = ", ".join(f"{c} ({cons[c]:.0%})" for c in res.drop_list)
+            console.print(f"drop ({len(res.drop_list)}; share of bootstrap resamples dropping each): {listed}",
+                          markup=False, highlight=False, soft_wrap=True)
+        else:
+            console.print(f"drop ({len(res.drop_list)}): {', '.join(map(str, res.drop_list))}", markup=False)
+    if outcome.recommendation is not None:  # the default rule chose the list: say why, in one line
+        console.print(f"why: {outcome.recommendation.reason}", markup=False, highlight=False, soft_wrap=True)
+    if outcome.verdict is not None:
+        console.print(outcome.verdict.text, markup=False, highlight=False, soft_wrap=True)
     tri = outcome.triangulation
     if tri:
         console.print(

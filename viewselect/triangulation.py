@@ -291,33 +291,3 @@ def kept_summary(scenes: list[Scene], kept: list[str], pixel_noise_px: float = D
         "random_failed_fraction": avg("random", "failed_fraction"),
         "per_sequence": per_seq,
     }
-
-
-def error_vs_kept(scenes: list[Scene], chosen: dict[int, dict[str, list[str]]],
-                  pixel_noise_px: float = DEFAULT_PIXEL_NOISE_PX, n_random: int = 10, seed: int = 0):
-    """Triangulation error (mean over sequences) for K kept cameras, one row per K.
-
-    ``chosen[K]`` maps a rule name (e.g. ``"ambiguity"``, ``"coverage"``) to the K camera ids it
-    keeps; columns ``<rule>_mm``, ``random_mm`` (mean of ``n_random`` random K-subsets, the draws of
-    :func:`compare_subsets`) and ``full_mm`` (every camera). The full rig is triangulated once per
-    sequence. Returns a ``pandas.DataFrame`` with ``n_kept`` first.
-    """
-    import pandas as pd
-
-    ks = sorted(chosen)
-    rules = list(next(iter(chosen.values()))) if chosen else []
-    acc = {k: {**{f"{r}_mm": [] for r in rules}, "random_mm": [], "full_mm": []} for k in ks}
-    for sc in scenes:
-        full = sc.error(None, pixel_noise_px, seed).mean_error_mm
-        n = len(sc.camera_ids)
-        for k in ks:
-            for rule, ids in chosen[k].items():
-                sub = sc.indices(ids)
-                if len(sub) >= 2:
-                    acc[k][f"{rule}_mm"].append(sc.error(sub, pixel_noise_px, seed).mean_error_mm)
-            if n >= k:
-                acc[k]["random_mm"].append(np.nanmean([sc.error(sub, pixel_noise_px, seed).mean_error_mm
-                                                       for sub in random_subsets(n, k, n_random, seed)]))
-            acc[k]["full_mm"].append(full)
-    return pd.DataFrame([{"n_kept": k, **{col: _finite_mean(v) for col, v in acc[k].items()}} for k in ks],
-                        columns=["n_kept", *[f"{r}_mm" for r in rules], "random_mm", "full_mm"])

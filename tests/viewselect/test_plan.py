@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ def test_joint_coverage_counts_cameras_per_joint_frame():
     vis_a = np.ones((2, 42), int)
     vis_b = np.zeros((2, 42), int)
     vis_b[:, 0] = 1
-    recs = [{"capture": 0, "seq": "s", "camera": c, "frames": [1, 2], "visible": v.tolist()}
+    recs = [SimpleNamespace(capture=0, seq="s", camera=c, frames=[1, 2], visible=v.tolist())
             for c, v in (("1", vis_a), ("2", vis_b), ("3", vis_b))]
     cov = joint_coverage(recs)
     assert cov.counts.shape == (2, 42) and cov.min_cameras == 1

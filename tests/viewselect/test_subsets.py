@@ -8,7 +8,8 @@ import pytest
 
 from handflow.errors import HandflowError
 from handflow.geometry.camera import Camera, look_at
-from viewselect.subsets import SequenceViews, camera_counts, subset_curves, uniform_cameras
+from viewselect.subsets import camera_counts, subset_curves, uniform_cameras
+from viewselect.triangulation import Scene
 
 AXES = {"a": (1, 0, 0), "b": (-1, 0, 0), "c": (0, 1, 0), "d": (0, -1, 0), "e": (0, 0.2, 1), "f": (0, 0.2, -1)}
 
@@ -42,7 +43,7 @@ def test_curves_on_a_known_rig():
     cams = rig()
     ids = sorted(cams)
     joints = np.random.default_rng(0).uniform(-50, 50, (3, 42, 3))
-    seq = SequenceViews("s", ids, [cams[c] for c in ids], joints, np.ones((6, 3, 42), bool))
+    seq = Scene("s", ids, [cams[c] for c in ids], joints, np.ones((6, 3, 42), bool))
     amb = {"a": 1.0, "b": 2.0, "c": 3.0, "d": 4.0, "e": 5.0, "f": 6.0}
     table = pd.DataFrame({"camera": ids, "ambiguity_mm": [amb[c] for c in ids],
                           "regret_global_mm": [amb[c] - 1 for c in ids]})
@@ -68,7 +69,7 @@ def test_failed_joints_when_too_few_cameras_see_them():
     ids = sorted(cams)
     vis = np.ones((6, 1, 42), bool)
     vis[1:, :, 0] = False  # joint 0 seen by camera a only
-    seq = SequenceViews("s", ids, [cams[c] for c in ids], np.zeros((1, 42, 3)) + 10.0, vis)
+    seq = Scene("s", ids, [cams[c] for c in ids], np.zeros((1, 42, 3)) + 10.0, vis)
     table = pd.DataFrame({"camera": ids, "ambiguity_mm": np.arange(6.0), "regret_global_mm": np.zeros(6)})
     out = subset_curves(table, [seq], {c: np.asarray(d, float) for c, d in AXES.items()}, counts=[6],
                         n_random=2, pixel_noise_px=0.0)
@@ -81,7 +82,7 @@ def test_error_vs_cameras_figure():
     cams = rig()
     ids = sorted(cams)
     joints = np.random.default_rng(0).uniform(-50, 50, (2, 42, 3))
-    seq = SequenceViews("s", ids, [cams[c] for c in ids], joints, np.ones((6, 2, 42), bool))
+    seq = Scene("s", ids, [cams[c] for c in ids], joints, np.ones((6, 2, 42), bool))
     table = pd.DataFrame({"camera": ids, "ambiguity_mm": np.arange(6.0), "regret_global_mm": np.arange(6.0)})
     rows = subset_curves(table, [seq], {c: np.asarray(d, float) for c, d in AXES.items()}, n_random=4)
     png = error_vs_cameras(rows)
