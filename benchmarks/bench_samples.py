@@ -45,7 +45,8 @@ def bf16_flow(model):
 
     from handflow.model.flow import GlowSampler
 
-    plan = model.inference_plan()
+    with torch.no_grad():  # the plan exists on the inference path only
+        plan = model.inference_plan()
     sampler = plan.sampler
     bf = copy.copy(sampler)
     cast = lambda t: t.to(torch.bfloat16) if torch.is_tensor(t) and t.is_floating_point() else t  # noqa: E731
