@@ -43,7 +43,7 @@ def bf16_flow(model):
     elementwise steps too makes this a harsher test of the ranking than bfloat16 GEMMs alone."""
     import copy
 
-    from handflow.model.flow import GlowSampler
+    from handflow.model.inference import GlowSampler
 
     with torch.no_grad():  # the plan exists on the inference path only
         plan = model.inference_plan()

@@ -434,13 +434,13 @@ def report(
 def plan(
     rig: Path = typer.Option(..., help="Proposed rig: InterHand2.6M camera JSON or CSV (camera,campos_x_mm,...,height_px)."),
     compare: Optional[Path] = typer.Option(None, help="A second rig file, evaluated side by side."),
-    model: Optional[Path] = typer.Option(None, help="Model checkpoint (default: the shipped model)."),
+    model: ModelPath = None,
     frames: int = typer.Option(6, help="Frames rendered per test sequence (6: as the embedded capture)."),
-    samples: int = typer.Option(100, help="Poses sampled per image."),
+    samples: RankSamples = 100,
     image_size: Optional[str] = typer.Option(None, help="Image size HxW in px for every camera (JSON rigs: default 2 x principal point)."),
     out: Path = typer.Option(Path("viewselect-results/plan"), help="Output folder."),
-    seed: int = typer.Option(0, help="Seed of the rendering and the pose samples."),
-    device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
+    seed: Seed = 0,
+    device: Device = None,
 ) -> None:
     """Evaluate a proposed rig before it is built: render the test motions through it, score every camera."""
     from viewselect.plan import PlanRequest, rig_row, run_plan, write_plan
