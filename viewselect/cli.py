@@ -104,6 +104,31 @@ def data_synth(
     console.print(f"wrote synthetic capture to {out}")
 
 
+@data_app.command("index")
+def data_index(
+    data_root: DataRoot = None,
+    split: Annotated[Optional[str], typer.Option(help="Split: train, val or test (default: every split present).")] = None,
+) -> None:
+    """Convert a release's annotation JSONs, streaming, into the columnar index every command reads
+    (once; commands also build it on first use). Interrupted: run again to resume."""
+    from handflow.data.index import ensure_index
+    from handflow.data.synth import ensure_default_data
+
+    root = data_root or ensure_default_data()
+    if not root.is_dir():
+        raise HandflowError(f"data root does not exist: {root}")
+    splits = [split] if split else sorted(p.name for p in (root / "annotations").glob("*") if p.is_dir())
+    if not splits:
+        raise HandflowError(f"no annotation folder under {root / 'annotations'}")
+    for s in splits:
+        if not (root / "annotations" / s).is_dir():
+            raise HandflowError(f"missing annotation folder: {root / 'annotations' / s}")
+        index = ensure_index(root, s)
+        n = index.manifest()["counts"]
+        console.print(f"{s}: {n['rows']:,} annotated images, {n['sequences']:,} sequences, {n['frames']:,} frames, "
+                      f"{n['cameras']:,} cameras -> {index.dir}", markup=False, highlight=False, soft_wrap=True)
+
+
 @data_app.command("show")
 def data_show(
     sequence: str = typer.Option(..., help="Capture<N>/<sequence name>."),
@@ -124,7 +149,7 @@ def data_show(
     from handflow.data.synth import ensure_default_data
 
     root = data_root or ensure_default_data()
-    ds = InterHandDataset(root, split, mano_dir=str(mano_dir) if mano_dir else None)
+    ds = InterHandDataset(root, split, selection=sequence, mano_dir=str(mano_dir) if mano_dir else None)
     pairs = select_sequences(sequence, ds.available())
     if len(pairs) != 1:
         raise HandflowError(f"--sequence {sequence!r} selects {len(pairs)} sequences; name one as Capture<N>/<name>")
@@ -167,25 +192,47 @@ def annotate(
     force: bool = typer.Option(False, help="Recompute sequences whose file is already up to date."),
 ) -> None:
     """MultiHands: plausible alternative two-hand annotations per image, one .npz per sequence beside the
-    split's annotations (annotations/<split>/InterHand2.6M_<split>_MultiHands/). Resumable per sequence."""
+    split's annotations (annotations/<split>/InterHand2.6M_<split>_MultiHands/). Resumable per sequence.
+    Under torchrun the sequences are shared out over the processes (and nodes); the files are the same."""
     import dataclasses
 
     from handflow.config import load_config
+    from handflow.data.index import ensure_index
     from handflow.data.interhand import InterHandDataset
+    from handflow.data.selection import select_sequences
     from handflow.data.synth import ensure_default_data
     from handflow.hand.model import HandModel
-    from handflow.multihands.annotate import annotate_split
+    from handflow.multihands.annotate import AnnotateSummary, annotate_split, merge_summaries, shard_sequences
     from handflow.multihands.config import MultiHandsConfig
+    from viewselect.distributed import ProcessGroup
 
     cfg = load_config(MultiHandsConfig, _config_path(config))
     changes = {k: v for k, v in (("per_image", per_image), ("seed", seed)) if v is not None}
     cfg = dataclasses.replace(cfg, **changes)
-    root = data_root or ensure_default_data()
-    ds = InterHandDataset(root, split, selection=sequence, max_frames=frames,
-                          mano_dir=str(mano_dir) if mano_dir else None)
-    if len(ds) == 0:
-        raise HandflowError(f"no images selected in split {split!r} under {root}")
-    summary = annotate_split(ds, HandModel.from_dir(mano_dir), cfg, force=force).as_dict()
+    proc = ProcessGroup.join("cpu")
+    try:
+        root = data_root or proc.local_first(ensure_default_data)
+        selection = sequence
+        if proc.world > 1:  # this process's share of the sequences, balanced by image count
+            if not (root / "annotations" / split).is_dir():
+                raise HandflowError(f"missing annotation folder: {root / 'annotations' / split}")
+            index = proc.local_first(lambda: ensure_index(root, split))  # one builder per node
+            sizes = index.sequence_sizes()
+            pairs = select_sequences(sequence, index.sequences()) if sequence else sorted(sizes)
+            if not any(sizes.get(p, 0) for p in pairs):
+                raise HandflowError(f"no images selected in split {split!r} under {root}")
+            selection = shard_sequences({p: sizes.get(p, 0) for p in pairs}, proc.rank, proc.world)
+        hand_model = proc.local_first(lambda: HandModel.from_dir(mano_dir))  # may generate the synthetic MANO
+        ds = InterHandDataset(root, split, selection=selection, max_frames=frames,
+                              mano_dir=str(mano_dir) if mano_dir else None)
+        if len(ds) == 0 and proc.world == 1:
+            raise HandflowError(f"no images selected in split {split!r} under {root}")
+        mine = annotate_split(ds, hand_model, cfg, force=force) if len(ds) else AnnotateSummary(split=split)
+        summary = merge_summaries(proc.all_gather(mine)).as_dict()
+    finally:
+        proc.leave()
+    if proc.rank != 0:  # process 0 reports for the job
+        return
     from viewselect.terminal import print_annotate_summary
 
     print_annotate_summary(console, summary)

@@ -87,6 +87,16 @@ class ProcessGroup:
         self.barrier()
         return fn()
 
+    def all_gather(self, obj: T) -> list[T]:
+        """Every process's ``obj``, in rank order (``[obj]`` alone)."""
+        if self.world <= 1:
+            return [obj]
+        import torch.distributed as dist
+
+        parts: list = [None] * self.world
+        dist.all_gather_object(parts, obj)
+        return parts
+
     def gather(self, records: list, skipped: list, order: Callable[[object], int]):
         """Every process's ``records`` and ``skipped`` views, merged and sorted by ``order`` (on every process)."""
         if self.world <= 1:

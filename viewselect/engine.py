@@ -29,8 +29,9 @@ import pandas as pd
 import torch
 
 from handflow.data.interhand import InterHandDataset, NoReadableImage, annotation_digest
-from handflow.data.rig import camera_angles
+from handflow.data.rig import rig_angles
 from handflow.errors import HandflowError
+from handflow.hand.model import hand_model_digest
 from handflow.metrics import mpjpe, sample_std
 from handflow.model.pose_params import Y_DIM, joints_to_world
 from handflow.model.protocol import PoseModel, SamplesInChunks
@@ -40,7 +41,7 @@ from viewselect.prefetch import Prefetch
 from viewselect.records import SkippedView, ViewRecord, hands_center
 from viewselect.streaming import GroupedSpread, SampleSpread, group_bounds
 from viewselect.triangulation import Scene
-from viewselect.viewcache import ViewCache, cache_key
+from viewselect.viewcache import ViewCache, cache_key, images_stamp
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,9 @@ def evaluate_views(model: PoseModel, model_key: str, dataset: InterHandDataset, 
     images can be read is left out of the result and appended there as a :class:`SkippedView`;
     otherwise it raises.
     """
+    hand_model = getattr(model, "hand_model", None)  # lifts samples to joints: another MANO, other numbers
     cache = ViewCache(cache_root, cache_key(model_key, annotation_digest(dataset.root, dataset.split),
+                                            hand_model_digest(hand_model) if hand_model is not None else None,
                                             dataset.crop_px, cfg))
     jobs = []
     for capture, seq in pairs:
@@ -172,8 +175,10 @@ def evaluate_views(model: PoseModel, model_key: str, dataset: InterHandDataset, 
     jobs = jobs[rank::world]
     records: dict[tuple, ViewRecord] = {}
     todo = []
+    stamps = {job[:3]: images_stamp([dataset.image_path(dataset.index_of(*job[:3], f)) for f in job[3]])
+              for job in jobs}
     for job in jobs:
-        rec = cache.get(*job[:3])
+        rec = cache.get(*job[:3], stamps[job[:3]])
         if rec is not None and rec.frames and set(rec.frames) <= set(job[3]):
             records[job[:3]] = rec
         else:
@@ -201,7 +206,7 @@ def evaluate_views(model: PoseModel, model_key: str, dataset: InterHandDataset, 
             if batch and (n_img >= cfg.batch_images or i == len(todo) - 1):
                 progress.update(task, description=f"{label}: Capture{capture}/{seq} cam{cam}")
                 for rec in evaluate_batch(model, batch, cfg):
-                    cache.put(rec)
+                    cache.put(rec, stamps[rec.key])
                     records[rec.key] = rec
                 progress.advance(task, len(batch))
                 batch, n_img = [], 0
@@ -212,16 +217,21 @@ def evaluate_views(model: PoseModel, model_key: str, dataset: InterHandDataset, 
 def view_table(records: list[ViewRecord], dataset: InterHandDataset) -> pd.DataFrame:
     """Per-(sequence, camera) table for :func:`viewselect.ranking.rank_views`, with camera geometry."""
     # One centre for the whole selection (where the rig looks), so a camera's angles are the same in
-    # every sequence and capture and reach the camera-level table.
+    # every sequence and capture and reach the camera-level table. Angles are in the rig's own frame (up:
+    # the cameras' mean image-up; azimuth 0: the first camera), from all cameras of the selected captures,
+    # so they depend neither on the world frame nor on --cameras.
     center = hands_center(records)
+    captures = sorted({r.capture for r in records})
+    angles = rig_angles({f"{c}/{cid}": cam for c in captures for cid, cam in dataset.cameras(c).items()}, center)
     rows = []
     for r in records:
         cam = dataset.camera(r.capture, r.camera)
-        az, el = camera_angles(cam.campos_mm, center)
+        az, el, dist = angles[f"{r.capture}/{r.camera}"]
         rows.append({
             "sequence": r.sequence, "camera": r.camera,
             "campos_x_mm": float(cam.campos_mm[0]), "campos_y_mm": float(cam.campos_mm[1]),
-            "campos_z_mm": float(cam.campos_mm[2]), "azimuth_deg": float(az), "elevation_deg": float(el),
+            "campos_z_mm": float(cam.campos_mm[2]), "azimuth_deg": az, "elevation_deg": el,
+            "distance_mm": dist,
             "ambiguity_mm": r.ambiguity_mm, "mpjpe_global_mm": r.mpjpe_global_mm,
             "mpjpe_rrr_mm": r.mpjpe_rrr_mm, "mpjpe_rr_mm": r.mpjpe_rr_mm,
             "visible_fraction": r.visible_fraction, "n_frames": len(r.frames),

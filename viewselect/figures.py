@@ -43,12 +43,16 @@ def _amb_norm(values):
     return mcolors.Normalize(lo, hi if hi > lo else lo + 1e-6)
 
 
-def dome_3d(cameras: pd.DataFrame, center_mm=None) -> bytes:
-    """Camera positions in 3D coloured by ambiguity; dropped cameras carry a red cross."""
+def dome_3d(cameras: pd.DataFrame) -> bytes:
+    """Camera positions in 3D coloured by ambiguity, in the rig's frame (hands at the origin, the rig's up
+    axis vertical, azimuth 0 along x; from the table's azimuth, elevation and distance); dropped cameras
+    carry a red cross."""
     plt = _plt()
     fig = plt.figure(figsize=(6.4, 5.6))
     ax = fig.add_subplot(projection="3d")
-    xyz = cameras[["campos_x_mm", "campos_y_mm", "campos_z_mm"]].to_numpy(float)
+    az, el = (np.radians(cameras[c].to_numpy(float)) for c in ("azimuth_deg", "elevation_deg"))
+    r = cameras["distance_mm"].to_numpy(float)
+    xyz = np.stack([r * np.cos(el) * np.cos(az), r * np.cos(el) * np.sin(az), r * np.sin(el)], axis=1)
     amb = cameras["ambiguity_mm"].to_numpy(float)
     norm = _amb_norm(amb)
     sc = ax.scatter(xyz[:, 0], xyz[:, 1], xyz[:, 2], c=amb, cmap="viridis", norm=norm, s=38,
@@ -58,15 +62,14 @@ def dome_3d(cameras: pd.DataFrame, center_mm=None) -> bytes:
         ax.scatter(xyz[drop, 0], xyz[drop, 1], xyz[drop, 2], marker="x", c="#d62728", s=60, linewidths=1.4,
                    depthshade=False, label="dropped")
         ax.legend(loc="upper left", fontsize=8)
-    if center_mm is not None:
-        c = np.asarray(center_mm, float)
-        ax.scatter([c[0]], [c[1]], [c[2]], marker="*", c="#ff9f1c", s=160, edgecolors="k", depthshade=False)
+    ax.scatter([0.0], [0.0], [0.0], marker="*", c="#ff9f1c", s=160, edgecolors="k", depthshade=False)
     ax.set_xlabel("x (mm)", fontsize=8)
     ax.set_ylabel("y (mm)", fontsize=8)
-    ax.set_zlabel("z (mm)", fontsize=8)
+    ax.set_zlabel("up (mm)", fontsize=8)
     ax.tick_params(labelsize=6)
-    span = np.ptp(xyz, axis=0).max() / 2 or 1.0
-    mid = (xyz.max(0) + xyz.min(0)) / 2
+    pts = np.vstack([xyz, np.zeros((1, 3))])
+    span = np.ptp(pts, axis=0).max() / 2 or 1.0
+    mid = (pts.max(0) + pts.min(0)) / 2
     for setter, m in zip((ax.set_xlim, ax.set_ylim, ax.set_zlim), mid):
         setter(m - span, m + span)
     ax.set_box_aspect((1, 1, 1))

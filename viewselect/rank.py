@@ -190,7 +190,9 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
         raise HandflowError(f"data root does not exist: {req.data_root}")
     root = Path(req.data_root) if req.data_root else proc.local_first(ensure_default_data)
     crop_px = model.cfg.crop_px
-    ds = InterHandDataset(root, req.split, crop_px=crop_px, mano_dir=req.mano_dir, skip_bad_images=True)
+    # only the selected sequences' rows are read (the split's annotation index, built on first use)
+    ds = InterHandDataset(root, req.split, selection=req.sequence, crop_px=crop_px, mano_dir=req.mano_dir,
+                          skip_bad_images=True)
     pairs = select_sequences(req.sequence, ds.available())
     check_counts(req, len(_scored_cameras(ds, pairs, req.cameras)))
     key = model_digest(model)
@@ -207,8 +209,8 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
     if req.compare_model:
         base, _ = load_model(resolve_model_path(req.compare_model), hand_model, device)
         if base.cfg.crop_px != crop_px:
-            ds_base = InterHandDataset(root, req.split, crop_px=base.cfg.crop_px, mano_dir=req.mano_dir,
-                                       skip_bad_images=True)
+            ds_base = InterHandDataset(root, req.split, selection=req.sequence, crop_px=base.cfg.crop_px,
+                                       mano_dir=req.mano_dir, skip_bad_images=True)
         else:
             ds_base = ds
         brec = evaluate_views(base, model_digest(base), ds_base, pairs, req.rank, default_cache_root(),

@@ -26,7 +26,7 @@ from handflow.errors import HandflowError
 from handflow.io import write_text
 from viewselect.rank import RankOutcome, RankRequest
 from viewselect.ranking import RANKER_LABELS, random_order_curve
-from viewselect.records import SequenceOverlay, hands_center
+from viewselect.records import SequenceOverlay
 from viewselect.render import Figure, ReportContent, Section, Table, render_html, write_markdown_folder
 
 FORMATS = ("html", "md")
@@ -102,7 +102,7 @@ def make_figures(outcome: RankOutcome, req: ReportRequest) -> dict[str, list[Fig
     cams = res.cameras
     figs: dict[str, list[Figure]] = {
         "dome": [Figure("dome-3d", "Camera positions coloured by ambiguity (mm); red crosses: dropped cameras.",
-                        F.dome_3d(cams, hands_center(outcome.records))),
+                        F.dome_3d(cams)),
                  Figure("dome-map", "Azimuth / elevation of each camera seen from the hands, coloured by ambiguity.",
                         F.dome_map(cams))],
         "ranking": [Figure("ranking", "Cameras sorted by ambiguity (mean over the selected sequences).",

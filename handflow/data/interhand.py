@@ -41,27 +41,25 @@ Every malformed input raises
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import torch
 from PIL import Image, UnidentifiedImageError
 
 from handflow.data.crop import crop_affine, crop_box, crop_image
+from handflow.data.index import annotation_path, ensure_index
 from handflow.data.selection import select_sequences
 from handflow.errors import HandflowError
 from handflow.geometry.camera import Camera
-from handflow.io import file_digest, read_json
+from handflow.io import file_digest
 
 # the layout lives in handflow.keypoints; the names stay importable from here for older imports
 from handflow.keypoints import (FINGERS, HAND_SLICES, HANDS, JOINT_HAND, JOINT_NAMES, N_JOINTS,  # noqa: F401
                                 PARENTS, ROOT_IDX, SKELETON)
-
-
-def annotation_path(root: Path, split: str, kind: str) -> Path:
-    return Path(root) / "annotations" / split / f"InterHand2.6M_{split}_{kind}.json"
 
 
 def annotation_digest(root: Path, split: str) -> str:
@@ -78,41 +76,8 @@ def annotation_digest(root: Path, split: str) -> str:
     return h.hexdigest()[:16]
 
 
-def _arr(value, shape, where: str) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError, OverflowError) as err:
-        raise HandflowError(f"{where}: not a numeric array ({str(err)[:80]})") from err
-    if arr.size != int(np.prod(shape)):
-        if shape[0] == N_JOINTS and arr.ndim >= 1:
-            raise HandflowError(f"{where}: has {arr.shape[0]} joints, expected {N_JOINTS}")
-        raise HandflowError(f"{where}: expected {int(np.prod(shape))} values {shape}, found shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise HandflowError(f"{where}: non-finite number")
-    return arr.reshape(shape)
-
-
 class NoReadableImage(HandflowError):
     """Every requested image of one view is missing or unreadable (``load_view`` with skipping on)."""
-
-
-def _int(value, where: str) -> int:
-    """An integer field (``capture``, ``frame_idx``): ints or integral strings, else a one-line error."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise HandflowError(f"{where}: expected an integer, found {type(value).__name__}")
-    try:
-        return int(value)
-    except ValueError:
-        raise HandflowError(f"{where}: expected an integer, found {str(value)[:40]!r}") from None
-
-
-def _key(value, where: str):
-    """A JSON value usable as an id (``images[i].id``, ``annotations[i].image_id``)."""
-    if isinstance(value, (list, dict)):
-        raise HandflowError(f"{where}: expected a number or string, found {type(value).__name__}")
-    return value
 
 
 def load_image(path: Path) -> np.ndarray:
@@ -127,11 +92,95 @@ def load_image(path: Path) -> np.ndarray:
         raise HandflowError(f"corrupt or truncated image: {path} ({err})") from err
 
 
+class Items:
+    """The dataset's annotated images, columnar (a million rows cost tens of MB, not GB): ``items[i]`` is a
+    dict ``capture, seq, camera, frame, file_name, width, height, ann_id, hand_type, valid (42,)``,
+    ``visible (42,) | None``, rows sorted by ``(capture, seq, frame, camera)``."""
+
+    _SCALARS = ("capture", "seq", "camera", "frame", "file_name", "width", "height", "ann_id", "hand_type")
+
+    def __init__(self, rows: pl.DataFrame):
+        self._n = len(rows)
+        self._cols = {k: rows[k].to_numpy() if k in ("capture", "frame") else np.asarray(rows[k].to_list(), dtype=object)
+                      for k in self._SCALARS}
+        self._valid = _matrix(rows["valid"])  # (n,42) float32
+        self._has_visible = rows["visible"].is_not_null().to_numpy()
+        self._visible = _matrix(rows["visible"])  # NaN rows where not stored
+        self._index_sequences()
+
+    def _index_sequences(self) -> None:
+        """Rows of each sequence: a contiguous slice, as rows are sorted."""
+        cap, seq = self._cols["capture"], self._cols["seq"]
+        starts = np.flatnonzero((cap[1:] != cap[:-1]) | (seq[1:] != seq[:-1])) + 1 if self._n else np.zeros(0, int)
+        bounds = [0, *starts.tolist(), self._n]
+        self._slices = {(int(cap[a]), str(seq[a])): (a, b) for a, b in zip(bounds, bounds[1:])} if self._n else {}
+        self._lookup: dict[tuple[int, str], dict] = {}
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: int) -> dict:
+        if not -self._n <= i < self._n:
+            raise IndexError(i)
+        c = self._cols
+        return {
+            "capture": int(c["capture"][i]), "seq": c["seq"][i], "camera": c["camera"][i], "frame": int(c["frame"][i]),
+            "file_name": c["file_name"][i], "width": c["width"][i], "height": c["height"][i],
+            "ann_id": json.loads(c["ann_id"][i]), "hand_type": c["hand_type"][i],
+            "valid": self._valid[i].astype(np.float64),
+            "visible": self._visible[i].astype(np.float64) if self._has_visible[i] else None,
+        }
+
+    def __iter__(self):
+        return (self[i] for i in range(self._n))
+
+    def file_name(self, i: int) -> str:
+        return self._cols["file_name"][i]
+
+    def sequences(self) -> list[tuple[int, str]]:
+        return list(self._slices)
+
+    def rows_of(self, capture: int, seq: str) -> range:
+        """Rows of one sequence (empty when absent)."""
+        return range(*self._slices.get((int(capture), str(seq)), (0, 0)))
+
+    def column(self, name: str, capture: int, seq: str) -> np.ndarray:
+        a, b = self._slices.get((int(capture), str(seq)), (0, 0))
+        return self._cols[name][a:b]
+
+    def find(self, capture: int, seq: str, camera: str, frame: int) -> int | None:
+        """Row of one image (the last annotation of it, as the JSON reader kept), or None."""
+        key = (capture, seq)
+        if key not in self._lookup:
+            a, b = self._slices.get(key, (0, 0))
+            cams, frames = self._cols["camera"], self._cols["frame"]
+            self._lookup[key] = {(cams[i], int(frames[i])): i for i in range(a, b)}
+        return self._lookup[key].get((camera, frame))
+
+    def frame_keys(self) -> set[tuple[int, int]]:
+        return set(zip(self._cols["capture"].tolist(), self._cols["frame"].tolist()))
+
+    def take(self, rows: list[int]) -> "Items":
+        """The given rows (in order) as a new :class:`Items`."""
+        idx = np.asarray(rows, dtype=np.int64)
+        out = object.__new__(Items)
+        out._n = len(idx)
+        out._cols = {k: v[idx] for k, v in self._cols.items()}
+        out._valid, out._has_visible, out._visible = self._valid[idx], self._has_visible[idx], self._visible[idx]
+        out._index_sequences()
+        return out
+
+
+def _matrix(col: pl.Series) -> np.ndarray:
+    """An ``Array(Float32, 42)`` column as ``(n, 42)`` float32 (null rows: NaN)."""
+    return col.to_numpy().reshape(len(col), N_JOINTS).astype(np.float32) if len(col) else np.zeros((0, N_JOINTS), np.float32)
+
+
 class InterHandDataset(torch.utils.data.Dataset):
     """Index of (capture, sequence, camera, frame) images of one split, with cropped samples.
 
     ``selection`` a sequence spec (``Capture0-1``, ``Capture0/SEQ``, comma lists; see
-    :mod:`handflow.data.selection`), ``cameras`` camera ids to keep, ``max_frames`` the first N frames
+    :mod:`handflow.data.selection`) or a list of ``(capture, sequence)`` pairs, ``cameras`` camera ids to keep, ``max_frames`` the first N frames
     (by frame id) of each sequence, ``crop_px`` the square crop size, ``hand_types`` which
     ``hand_type`` values to keep (``None`` = all), ``skip_bad_images`` count and skip unreadable
     images in :meth:`load_view` / :meth:`check_images` instead of raising, ``mano_dir`` the MANO
@@ -142,7 +191,7 @@ class InterHandDataset(torch.utils.data.Dataset):
         self,
         root: str | os.PathLike,
         split: str = "test",
-        selection: str | None = None,
+        selection: str | list[tuple[int, str]] | None = None,
         cameras: list[str] | None = None,
         max_frames: int | None = None,
         crop_px: int = 128,
@@ -169,166 +218,53 @@ class InterHandDataset(torch.utils.data.Dataset):
         self.camera_path = annotation_path(self.root, split, "camera")
         self.joint_path = annotation_path(self.root, split, "joint_3d")
         self.mano_path = annotation_path(self.root, split, "MANO_NeuralAnnot")
-        data = read_json(self.data_path)
-        cams_raw = read_json(self.camera_path)
-        joints_raw = read_json(self.joint_path)
-        self._mano_raw = read_json(self.mano_path) if self.mano_path.exists() else None
-
-        self._cameras = self._parse_cameras(cams_raw)
-        for cap in joints_raw:
-            if cap not in self._cameras:
-                raise HandflowError(f"{self.joint_path}: capture {cap} is not in {self.camera_path.name}")
-        self._joints_raw = joints_raw
-
-        # ---- images and annotations
-        for key in ("images", "annotations"):
-            if not isinstance(data.get(key), list):
-                raise HandflowError(f"{self.data_path}: missing or malformed key {key!r}")
-        images = {}
-        for i, img in enumerate(data["images"]):
-            where = f"{self.data_path}: images[{i}]"
-            if not isinstance(img, dict):
-                raise HandflowError(f"{where}: not an object")
-            for k in ("id", "file_name", "capture", "seq_name", "camera", "frame_idx"):
-                if k not in img:
-                    raise HandflowError(f"{where}: missing key {k!r}")
-            for k in ("file_name", "seq_name", "camera"):
-                if isinstance(img[k], (list, dict)) or img[k] is None:
-                    raise HandflowError(f"{where}.{k}: expected a string, found {type(img[k]).__name__}")
-            img = {**img, "capture": _int(img["capture"], f"{where}.capture"),
-                   "frame_idx": _int(img["frame_idx"], f"{where}.frame_idx")}
-            images[_key(img["id"], f"{where}.id")] = img
-        all_seqs: dict[int, set] = defaultdict(set)
-        for img in images.values():
-            all_seqs[img["capture"]].add(str(img["seq_name"]))
-        self.all_sequences = {c: sorted(s) for c, s in sorted(all_seqs.items())}
-        if selection is not None:
+        # everything is read through the split's columnar index (built on first use, rebuilt when a JSON
+        # changes): only the selected sequences' rows and frames are loaded
+        self.index = ensure_index(self.root, split)
+        self._cameras = self.index.cameras()
+        self.all_sequences = self.index.sequences()
+        if selection is None:
+            chosen = None
+        elif isinstance(selection, str):
             chosen = set(select_sequences(selection, self.all_sequences))
-        else:
-            chosen = {(c, s) for c, seqs in self.all_sequences.items() for s in seqs}
+        else:  # (capture, sequence) pairs, e.g. one process's share
+            chosen = {(int(c), str(s)) for c, s in selection}
+            for c, s in sorted(chosen - {(c, s) for c, ss in self.all_sequences.items() for s in ss}):
+                raise HandflowError(f"unknown sequence Capture{c}/{s} in {self.data_path}")
         if cameras is not None:
             cameras = [str(c) for c in cameras]
             known = set()
-            for cap, _ in chosen:
+            for cap in ({c for c, _ in chosen} if chosen is not None else self.all_sequences):
                 known |= set(self._cameras.get(str(cap), {}))
             for c in cameras:
                 if c not in known:
                     raise HandflowError(f"unknown camera {c!r} (not in {self.camera_path.name} for the selected captures)")
-            cam_set = set(cameras)
-        else:
-            cam_set = None
+        rows = self.index.rows(chosen)
+        if cameras is not None:
+            rows = rows.filter(pl.col("camera").is_in(cameras))
+        if hand_types is not None:
+            rows = rows.filter(pl.col("hand_type").is_in(list(hand_types)))
+        if max_frames is not None:  # the first max_frames frames (by frame id) of each sequence
+            first = (rows.select("capture", "seq", "frame").unique().sort("capture", "seq", "frame")
+                     .group_by("capture", "seq", maintain_order=True).head(max_frames))
+            rows = rows.join(first, on=["capture", "seq", "frame"], how="semi", maintain_order="left")
+        self.items = Items(rows)  # sorted by (capture, seq, frame, camera)
 
-        items = []
-        for i, ann in enumerate(data["annotations"]):
-            where = f"{self.data_path}: annotations[{i}]"
-            if not isinstance(ann, dict) or "image_id" not in ann:
-                raise HandflowError(f"{where}: missing key 'image_id'")
-            img = images.get(_key(ann["image_id"], f"{where}.image_id"))
-            if img is None:
-                raise HandflowError(f"{where}: image_id {ann['image_id']} is not in images")
-            cap, seq, cam, frame = int(img["capture"]), str(img["seq_name"]), str(img["camera"]), int(img["frame_idx"])
-            if (cap, seq) not in chosen or (cam_set is not None and cam not in cam_set):
-                continue
-            if hand_types is not None and ann.get("hand_type") not in hand_types:
-                continue
-            if "joint_valid" not in ann:
-                raise HandflowError(f"{where}: missing key 'joint_valid'")
-            valid = _arr(ann["joint_valid"], (N_JOINTS,), f"{where}.joint_valid")
-            visible = _arr(ann["joint_visible"], (N_JOINTS,), f"{where}.joint_visible") if "joint_visible" in ann else None
-            if str(cap) not in self._cameras:
-                raise HandflowError(f"{self.camera_path}: missing capture {cap} (used by {self.data_path.name})")
-            if cam not in self._cameras[str(cap)]:
-                raise HandflowError(f"{self.camera_path}: capture {cap} has no camera {cam!r}")
-            items.append(dict(
-                capture=cap, seq=seq, camera=cam, frame=frame, file_name=str(img["file_name"]),
-                width=img.get("width"), height=img.get("height"), ann_id=ann.get("id", i),
-                valid=valid, visible=visible, hand_type=ann.get("hand_type"),
-            ))
-        # first max_frames frames per sequence
-        if max_frames is not None:
-            frames_of = defaultdict(set)
-            for it in items:
-                frames_of[(it["capture"], it["seq"])].add(it["frame"])
-            keep = {k: set(sorted(v)[:max_frames]) for k, v in frames_of.items()}
-            items = [it for it in items if it["frame"] in keep[(it["capture"], it["seq"])]]
-        items.sort(key=lambda it: (it["capture"], it["seq"], it["frame"], it["camera"]))
-        self.items = items
-        self._where = {(it["capture"], it["seq"], it["camera"], it["frame"]): i for i, it in enumerate(items)}
-
-        # ---- world joints of the frames used, validated once
-        self._joints: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-        for it in items:
-            key = (it["capture"], it["frame"])
-            if key in self._joints:
-                continue
-            cap_j = joints_raw.get(str(key[0]))
-            if not isinstance(cap_j, dict):
-                raise HandflowError(f"{self.joint_path}: missing capture {key[0]}")
-            fr = cap_j.get(str(key[1]))
-            if not isinstance(fr, dict) or "world_coord" not in fr:
-                raise HandflowError(f"{self.joint_path}: capture {key[0]} frame {key[1]}: missing 'world_coord'")
-            w = _arr(fr["world_coord"], (N_JOINTS, 3), f"{self.joint_path}: capture {key[0]} frame {key[1]} world_coord")
-            v = (_arr(fr["joint_valid"], (N_JOINTS,), f"{self.joint_path}: capture {key[0]} frame {key[1]} joint_valid")
-                 if "joint_valid" in fr else np.ones(N_JOINTS))
-            self._joints[key] = (w, v)
-
-        self._mano: dict[tuple[int, int], tuple] = {}
-
-    # ------------------------------------------------------------------ parsing helpers
-    def _parse_cameras(self, raw: dict) -> dict[str, dict[str, Camera]]:
-        out = {}
-        for cap, entry in raw.items():
-            where = f"{self.camera_path}: capture {cap}"
-            if not isinstance(entry, dict):
-                raise HandflowError(f"{where}: not an object")
-            for k in ("campos", "camrot", "focal", "princpt"):
-                if not isinstance(entry.get(k), dict):
-                    raise HandflowError(f"{where}: missing key {k!r}")
-            cams = {}
-            for cid in entry["campos"]:
-                for k in ("camrot", "focal", "princpt"):
-                    if cid not in entry[k]:
-                        raise HandflowError(f"{where}: camera {cid} has no {k!r} entry")
-                try:
-                    cams[str(cid)] = Camera(
-                        R=_arr(entry["camrot"][cid], (3, 3), f"{where} camrot {cid}"),
-                        campos_mm=_arr(entry["campos"][cid], (3,), f"{where} campos {cid}"),
-                        focal_px=_arr(entry["focal"][cid], (2,), f"{where} focal {cid}"),
-                        princpt_px=_arr(entry["princpt"][cid], (2,), f"{where} princpt {cid}"),
-                    )
-                except KeyError as err:
-                    raise HandflowError(f"{where}: camera {cid} has no {err.args[0]!r} entry") from err
-                except HandflowError as err:
-                    msg = str(err)
-                    raise HandflowError(msg if msg.startswith(str(self.camera_path)) else f"{where} camera {cid}: {msg}") from err
-            out[str(cap)] = cams
-        return out
+        # world joints (validated when the index was built) and MANO parameters of the frames used
+        keys = self.items.frame_keys()
+        self._joints = self.index.joints(keys)
+        for cap, frame in sorted(keys - set(self._joints)):
+            if str(cap) not in self.index.joint_captures():
+                raise HandflowError(f"{self.joint_path}: missing capture {cap}")
+            raise HandflowError(f"{self.joint_path}: capture {cap} frame {frame}: missing 'world_coord'")
+        self._mano = self.index.mano(keys)
 
     def _mano_params(self, capture: int, frame: int):
-        key = (capture, frame)
-        if key in self._mano:
-            return self._mano[key]
-        pose = np.zeros((2, 48))
-        shape = np.zeros((2, 10))
-        trans = np.zeros((2, 3))
-        valid = np.zeros(2)
-        if self._mano_raw is not None:
-            cap_m = self._mano_raw.get(str(capture))
-            fr = cap_m.get(str(frame)) if isinstance(cap_m, dict) else None
-            if isinstance(fr, dict):
-                for h, hand in enumerate(HANDS):
-                    p = fr.get(hand)
-                    if p is None:
-                        continue
-                    where = f"{self.mano_path}: capture {capture} frame {frame} {hand}"
-                    if not isinstance(p, dict) or not all(k in p for k in ("pose", "shape", "trans")):
-                        raise HandflowError(f"{where}: expected pose/shape/trans")
-                    pose[h] = _arr(p["pose"], (48,), f"{where} pose")
-                    shape[h] = _arr(p["shape"], (10,), f"{where} shape")
-                    trans[h] = _arr(p["trans"], (3,), f"{where} trans")
-                    valid[h] = 1.0
-        self._mano[key] = (pose, shape, trans, valid)
-        return self._mano[key]
+        """``(pose (2,48), shape (2,10), trans (2,3) m, valid (2,))`` of a frame; zeros where none is stored."""
+        found = self._mano.get((capture, frame))
+        if found is None:
+            found = (np.zeros((2, 48)), np.zeros((2, 10)), np.zeros((2, 3)), np.zeros(2))
+        return found
 
     # ------------------------------------------------------------------ public queries
     def __len__(self) -> int:
@@ -336,10 +272,10 @@ class InterHandDataset(torch.utils.data.Dataset):
 
     def available(self) -> dict[int, list[str]]:
         """``{capture: [sequence names]}`` of what this dataset indexes (after selection)."""
-        out = defaultdict(set)
-        for it in self.items:
-            out[it["capture"]].add(it["seq"])
-        return {c: sorted(s) for c, s in sorted(out.items())}
+        out: dict[int, list[str]] = {}
+        for cap, seq in self.items.sequences():
+            out.setdefault(cap, []).append(seq)
+        return out
 
     def cameras(self, capture: int) -> dict[str, Camera]:
         cams = self._cameras.get(str(capture))
@@ -355,39 +291,39 @@ class InterHandDataset(torch.utils.data.Dataset):
 
     def camera_ids(self, capture: int, seq: str | None = None) -> list[str]:
         """Camera ids with indexed images for a capture (and sequence)."""
-        return sorted({it["camera"] for it in self.items if it["capture"] == capture and (seq is None or it["seq"] == seq)})
+        seqs = [seq] if seq is not None else [s for c, s in self.items.sequences() if c == capture]
+        return sorted({c for s in seqs for c in self.items.column("camera", capture, s)})
 
     def frames(self, capture: int, seq: str) -> list[int]:
-        fr = sorted({it["frame"] for it in self.items if it["capture"] == capture and it["seq"] == seq})
+        fr = sorted(set(self.items.column("frame", capture, seq).tolist()))
         if not fr:
             raise HandflowError(f"unknown sequence Capture{capture}/{seq} in {self.data_path}")
         return fr
 
     def index_of(self, capture: int, seq: str, cam_id: str, frame: int) -> int:
-        key = (int(capture), str(seq), str(cam_id), int(frame))
-        if key not in self._where:
+        i = self.items.find(int(capture), str(seq), str(cam_id), int(frame))
+        if i is None:
             self.frames(int(capture), str(seq))
             self.camera(int(capture), str(cam_id))
             raise HandflowError(f"no image Capture{capture}/{seq} cam{cam_id} frame {frame} in {self.data_path}")
-        return self._where[key]
+        return i
 
     def image_path(self, i: int) -> Path:
-        return self.root / "images" / self.split / self.items[i]["file_name"]
+        return self.root / "images" / self.split / self.items.file_name(i)
 
     def check_images(self) -> list[str]:
         """Open every indexed image; bad ones raise, or (``skip_bad_images``) are dropped and listed."""
-        bad = []
+        bad, keep = [], []
         for i in range(len(self.items)):
             try:
                 load_image(self.image_path(i))
+                keep.append(i)
             except HandflowError as err:
                 if not self.skip_bad_images:
                     raise
                 bad.append(str(err))
         if bad:
-            keep = [i for i in range(len(self.items)) if not any(str(self.image_path(i)) in b for b in bad)]
-            self.items = [self.items[i] for i in keep]
-            self._where = {(it["capture"], it["seq"], it["camera"], it["frame"]): i for i, it in enumerate(self.items)}
+            self.items = self.items.take(keep)
             self.skipped.extend(bad)
         return bad
 

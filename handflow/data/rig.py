@@ -204,3 +204,36 @@ def dome_angles(cameras: dict[str, Camera], center_mm: np.ndarray | None = None,
         out[cid] = (float(np.degrees(np.arctan2(d @ y, d @ x)) % 360.0),
                     float(np.degrees(np.arcsin(np.clip(d @ u, -1.0, 1.0)))))
     return out
+
+
+def rig_axes(cameras: dict[str, Camera]) -> np.ndarray:
+    """(3, 3) orthonormal rows ``(x, y, up)`` of a rig, from its cameras alone (any world frame).
+
+    ``up`` is :func:`rig_up` (the mean image-up direction: InterHand2.6M's image y points down, so
+    up is minus the mean camera y axis, ``-mean(R[1])``); ``x`` is the horizontal direction
+    (perpendicular to ``up``) from :func:`rig_center` to the first camera by id, so that camera is at
+    azimuth 0; ``y = up x x`` (azimuth grows counter-clockwise seen from above). Rotating the whole
+    rig rotates these axes with it.
+    """
+    u = rig_up(cameras)
+    c = rig_center(cameras)
+    for cid in sorted(cameras):
+        d = cameras[cid].campos_mm - c
+        x = d - u * (d @ u)
+        if np.linalg.norm(x) > 1e-6 * max(np.linalg.norm(d), 1.0):
+            x = x / np.linalg.norm(x)
+            return np.stack([x, np.cross(u, x), u])
+    raise HandflowError("cannot derive a horizontal axis: every camera sits on the rig's up axis")
+
+
+def rig_angles(cameras: dict[str, Camera], center_mm: np.ndarray) -> dict[str, tuple[float, float, float]]:
+    """``{camera id: (azimuth_deg, elevation_deg, distance_mm)}`` of each camera seen from ``center_mm``
+    in the rig's own frame (:func:`rig_axes`): the same numbers whatever way the world is oriented."""
+    axes = rig_axes(cameras)
+    out = {}
+    for cid, cam in cameras.items():
+        d = axes @ (cam.campos_mm - np.asarray(center_mm, float))
+        r = float(np.linalg.norm(d))
+        out[cid] = (float(np.degrees(np.arctan2(d[1], d[0])) % 360.0),
+                    float(np.degrees(np.arcsin(np.clip(d[2] / max(r, 1e-12), -1.0, 1.0)))), r)
+    return out

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from handflow.data.interhand import InterHandDataset, annotation_digest
+from handflow.hand.model import hand_model_digest
 from handflow.multihands.config import MultiHandsConfig
 from handflow.multihands.criteria import CRITERIA, Plausibility
 from handflow.multihands.store import read_sequence, sequence_path, write_sequence
@@ -54,15 +54,32 @@ class AnnotateSummary:
         return d
 
 
-def hand_model_digest(hand_model) -> str:
-    """The hand model's buffers (:func:`handflow.model.registry.model_digest`) plus its pose prior and faces."""
-    from handflow.model.registry import model_digest
+def shard_sequences(sizes: dict[tuple[int, str], int], rank: int, world: int) -> list[tuple[int, str]]:
+    """The sequences process ``rank`` of ``world`` annotates: largest first, each to the process with the
+    fewest images so far (ties: lowest rank), so processes get similar work. Every process computes the
+    same split from the same sizes; a sequence's file does not depend on which process writes it."""
+    load = [0] * world
+    mine = []
+    for key in sorted(sizes, key=lambda k: (-sizes[k], k)):
+        r = min(range(world), key=lambda i: (load[i], i))
+        load[r] += sizes[key]
+        if r == rank:
+            mine.append(key)
+    return sorted(mine)
 
-    h = hashlib.sha256(model_digest(hand_model).encode())
-    for arr in (hand_model.hands_components, hand_model.hands_coeffs, hand_model.faces.numpy()):
-        if arr is not None:
-            h.update(np.ascontiguousarray(arr).tobytes())
-    return h.hexdigest()[:16]
+
+def merge_summaries(parts: list[AnnotateSummary]) -> AnnotateSummary:
+    """One summary of the processes' summaries (their sequences are disjoint)."""
+    out = AnnotateSummary(split=parts[0].split)
+    for p in parts:
+        for f in ("sequences", "sequences_cached", "images", "annotated", "skipped_no_mano", "annotations",
+                  "proposals", "accepted", "occluded_disagree", "seconds", "images_walked"):
+            setattr(out, f, getattr(out, f) + getattr(p, f))
+        for k, v in p.rejected_by.items():
+            out.rejected_by[k] = out.rejected_by.get(k, 0) + v
+        out.files += p.files
+    out.files.sort()
+    return out
 
 
 def image_seed(seed: int, capture: int, seq: str, cam: str, frame: int) -> int:
@@ -75,15 +92,14 @@ def annotate_split(dataset: InterHandDataset, hand_model, cfg: MultiHandsConfig,
 
     Many small tensor operations: next to other jobs, ``OMP_NUM_THREADS=1`` is much faster."""
     plaus = Plausibility(hand_model, cfg)
-    by_seq: dict[tuple[int, str], list[int]] = defaultdict(list)
-    for i, it in enumerate(dataset.items):
-        by_seq[(it["capture"], it["seq"])].append(i)
+    by_seq = {key: list(dataset.items.rows_of(*key)) for key in dataset.items.sequences()}
     base_key = [VERSION, asdict(cfg), annotation_digest(dataset.root, dataset.split), hand_model_digest(hand_model)]
     summary = AnnotateSummary(split=dataset.split, sequences=len(by_seq), images=len(dataset))
     with make_progress() as progress:
         task = progress.add_task("MultiHands", total=len(dataset))
         for (capture, seq), idx in sorted(by_seq.items()):
-            images = [(dataset.items[i]["camera"], dataset.items[i]["frame"]) for i in idx]
+            images = list(zip(dataset.items.column("camera", capture, seq).tolist(),
+                              dataset.items.column("frame", capture, seq).tolist()))
             key = hashlib.sha256(json.dumps([*base_key, capture, seq, images]).encode()).hexdigest()[:16]
             path = sequence_path(dataset.root, dataset.split, capture, seq)
             done = _cached(path, key) if not force else None

@@ -163,3 +163,59 @@ def test_checkpoint_of_another_architecture(tmp_path, tiny_data_root, tiny_model
     save_checkpoint(other, {k: v for k, v in payload.items() if k != "format"})
     with pytest.raises(HandflowError, match="does not fit this architecture"):
         run_rank(_req(tiny_data_root, other))
+
+
+def _counting(monkeypatch):
+    calls = {"n": 0}
+    real = engine.evaluate_batch
+
+    def counting(*a, **k):
+        calls["n"] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(engine, "evaluate_batch", counting)
+    return calls
+
+
+def test_cache_invalidated_by_another_hand_model(tmp_path, tiny_data_root, tiny_model, monkeypatch):
+    """Another --mano-dir gives the numbers of an empty cache, never the previous hand model's."""
+    import pickle
+
+    from handflow.hand.synth_mano import build_synthetic_mano
+
+    right, left = build_synthetic_mano(0)
+    other = tmp_path / "mano"
+    other.mkdir()
+    for name, hand in (("MANO_RIGHT.pkl", right), ("MANO_LEFT.pkl", left)):
+        hand = {**hand, "v_template": hand["v_template"] * 1.2}  # a bigger hand: other lifted joints
+        (other / name).write_bytes(pickle.dumps(hand, protocol=4))
+    monkeypatch.setenv("VIEWSELECT_CACHE", str(tmp_path / "c1"))
+    default = run_rank(_req(tiny_data_root, tiny_model))
+    calls = _counting(monkeypatch)
+    swapped = run_rank(_req(tiny_data_root, tiny_model, mano_dir=str(other)))
+    assert calls["n"] > 0
+    monkeypatch.setenv("VIEWSELECT_CACHE", str(tmp_path / "c2"))
+    fresh = run_rank(_req(tiny_data_root, tiny_model, mano_dir=str(other)))
+    pd.testing.assert_frame_equal(swapped.views, fresh.views)
+    assert not default.views["ambiguity_mm"].equals(swapped.views["ambiguity_mm"])
+
+
+def test_view_rescored_after_its_image_is_repaired(tmp_path, tiny_data_root, tiny_model, monkeypatch):
+    """A view scored while one of its images was unreadable is recomputed once the image is back."""
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(tiny_data_root, root)
+    monkeypatch.setenv("VIEWSELECT_CACHE", str(tmp_path / "c1"))
+    whole = run_rank(_req(root, tiny_model))
+    image = sorted((root / "images" / "test").rglob("*.jpg"))[0]
+    good = image.read_bytes()
+    image.write_bytes(good[: len(good) // 3])  # truncated
+    monkeypatch.setenv("VIEWSELECT_CACHE", str(tmp_path / "c2"))
+    damaged = run_rank(_req(root, tiny_model))
+    assert damaged.skipped_images == 1
+    image.write_bytes(good)
+    calls = _counting(monkeypatch)
+    repaired = run_rank(_req(root, tiny_model))
+    assert calls["n"] == 1 and repaired.skipped_images == 0  # only the repaired view is scored again
+    pd.testing.assert_frame_equal(whole.views, repaired.views)
