@@ -73,13 +73,17 @@ def as_array(value, shape, where: str) -> np.ndarray:
 def as_int(value, where: str) -> int:
     """An integer field (``capture``, ``frame_idx``): ints or integral strings, else a one-line error."""
     if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        out = int(value)
+    elif isinstance(value, bool) or not isinstance(value, (int, str)):
         raise HandflowError(f"{where}: expected an integer, found {type(value).__name__}")
-    try:
-        return int(value)
-    except ValueError:
-        raise HandflowError(f"{where}: expected an integer, found {str(value)[:40]!r}") from None
+    else:
+        try:
+            out = int(value)
+        except ValueError:
+            raise HandflowError(f"{where}: expected an integer, found {str(value)[:40]!r}") from None
+    if not -(2**63) <= out < 2**63:  # the index stores 64-bit integers
+        raise HandflowError(f"{where}: integer out of range ({str(value)[:40]})")
+    return out
 
 
 def _id(value, where: str) -> str:

@@ -106,11 +106,6 @@ def test_rank_and_report_numbers_match_the_stored_run(tiny_data_root, seeded_mod
         "the tiny capture changed (configs/synth/tiny.toml or the generator): the stored values no longer "
         "apply; after checking the change is meant, rewrite them: python tests/viewselect/test_golden_rank.py")
     assert got["model_digest"] == golden["model_digest"]
-    # Issue 15 redefined azimuth/elevation in the rig's own frame (tests/viewselect/test_rig_frame.py checks
-    # them). The stored run predates that: those two columns are left out until it is re-captured
-    # (python tests/viewselect/test_golden_rank.py), then this exclusion goes.
-    moved = ("azimuth_deg", "elevation_deg")
-    golden = {**golden, "views": [{k: v for k, v in g.items() if k not in moved} for g in golden["views"]]}
     for key in ("views", "sequences", "summary", "drop_list", "triangulation"):
         _close(got[key], golden[key], key)
     no_random = lambda rows: [{k: v for k, v in r.items() if k != "random_mm"} for r in rows]  # noqa: E731
