@@ -86,8 +86,9 @@ def _setup():
 
 
 def stability(model, key, ds, pairs) -> dict:
-    from viewselect.engine import RankConfig, default_cache_root, evaluate_views, view_table
+    from viewselect.engine import RankConfig, evaluate_views, view_table
     from viewselect.stability import smallest_stable, stability_table
+    from viewselect.viewcache import default_cache_root
 
     tables = {}
     for n in COUNTS:
