@@ -458,35 +458,6 @@ class InterHandDataset(torch.utils.data.Dataset):
             return int(it["height"]), int(it["width"])
         return tuple(self.load_full_image(i).shape[:2])
 
-    def annotations(self, i: int) -> dict | None:
-        """MultiHands annotations of item ``i`` (written by ``viewselect annotate``), ground truth first:
-        ``pose (K,2,48)`` rad, ``shape (K,2,10)``, ``trans (K,2,3)`` m (world frame, NeuralAnnot semantics) and
-        ``joints_world_mm (K,42,3)``; None when the sequence has no MultiHands file or lacks the image."""
-        from handflow.multihands.store import read_sequence, sequence_path
-
-        it = self.items[i]
-        cache = self.__dict__.setdefault("_multihands", {})
-        key = (it["capture"], it["seq"])
-        if key not in cache:
-            path = sequence_path(self.root, self.split, *key)
-            if path.is_file():
-                arrays, _ = read_sequence(path)
-                rows = {(str(c), int(f)): r for r, (c, f) in enumerate(zip(arrays["camera"], arrays["frame"]))}
-                cache[key] = (arrays, rows)
-            else:
-                cache[key] = None
-        if cache[key] is None:
-            return None
-        arrays, rows = cache[key]
-        r = rows.get((it["camera"], it["frame"]))
-        if r is None:
-            return None
-        n = int(arrays["count"][r])
-        out = {k: torch.from_numpy(arrays[k][r, :n].copy()) for k in ("pose", "shape", "trans")}
-        with torch.no_grad():
-            out["joints_world_mm"] = self._get_hand_model().keypoints_from_mano(out["pose"], out["shape"], out["trans"]).float()
-        return out
-
 
 def mano_visibility(hand_model, pose, shape, trans, mano_valid, cam: Camera, image_hw, joints_cam) -> np.ndarray:
     """(42,) float visibility of ``joints_cam (42,3)`` against the MANO meshes rendered in ``cam``.

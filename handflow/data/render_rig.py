@@ -25,22 +25,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from handflow.data import motions
 from handflow.data.rig import Rig, camera_angles, rig_center
-from handflow.data.synth import (
-    FIRST_FRAME,
-    SYNTH_VERSION,
-    SynthConfig,
-    _SplitWriter,  # the split writer of the embedded capture: the same layout, byte for byte
-    cache_dir,
-    jpeg_bytes,
-    make_subject,
-    mano_digests,
-    render_views,
-)
+from handflow.data.synth import (SYNTH_VERSION, SplitWriter, SynthConfig, cache_dir, mano_digests, publish,
+                                 render_test_split)
 from handflow.errors import HandflowError
 from handflow.geometry.camera import Camera
-from handflow.progress import track
 
 MANIFEST = "viewselect_plan.json"
 
@@ -88,56 +77,17 @@ def _render(cameras, image_hw, frames: int, seed: int, root: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
     try:
         torch.manual_seed(seed)
-        hand_model = HandModel.from_dir(None)
-        faces = np.asarray(hand_model.faces)
         center = rig_center(cameras) if len(cameras) > 1 else np.zeros(3)
         angles = {c: camera_angles(cam.campos_mm, center) for c, cam in cameras.items()}
         rig = Rig(dict(cameras), {c: a[0] for c, a in angles.items()}, {c: a[1] for c, a in angles.items()},
                   next(iter(image_hw.values())), center)
-        by_size: dict[tuple[int, int], list[str]] = {}
-        for c in cameras:
-            by_size.setdefault(tuple(image_hw[c]), []).append(c)
-        writer = _SplitWriter(tmp, "test")
-        for capture, names in motions.TEST_SEQUENCES.items():
-            writer.add_rig(capture, rig)
-            with torch.no_grad():
-                n_verts = hand_model.mesh_from_mano(torch.zeros(1, 2, 48), torch.zeros(1, 2, 10),
-                                                    torch.zeros(1, 2, 3)).shape[2]
-            subject = make_subject(np.random.default_rng([seed, 11, capture]), n_verts)
-            work, frame = [], FIRST_FRAME
-            for name in names:
-                mf = motions.build_frames(hand_model, motions.test_sequence_specs(name, frames, seed), subject.betas)
-                for k in range(len(mf)):
-                    work.append((name, mf, k, frame))
-                    frame += 1
-            for name, mf, k, frame in track(work, f"rendering the rig: Capture{capture}"):
-                writer.add_frame(capture, frame, mf, k)
-                t = lambda a: torch.as_tensor(a[k:k + 1])  # noqa: E731
-                with torch.no_grad():
-                    verts = hand_model.mesh_from_mano(t(mf.pose), t(mf.shape), t(mf.trans_m))[0].double().numpy()
-                kp = mf.keypoints_mm[k].astype(np.float64)
-                for hw, ids in by_size.items():
-                    for c0 in range(0, len(ids), cfg.render_batch):
-                        part = ids[c0:c0 + cfg.render_batch]
-                        cams = [cameras[c] for c in part]
-                        rngs = [np.random.default_rng([seed, 3, capture, frame, int(c)]) for c in part]
-                        imgs, vis = render_views(verts, faces, cams, hw, subject.albedo, rngs, kp,
-                                                 cfg.visibility_tol_mm)
-                        for b, cid in enumerate(part):
-                            writer.add_image(capture, name, cid, cams[b], frame, hw,
-                                             jpeg_bytes(imgs[b], cfg.jpeg_quality), kp, vis[b])
+        writer = SplitWriter(tmp, "test")  # the embedded capture's writer: the same layout, byte for byte
+        render_test_split(writer, HandModel.from_dir(None), cfg, rig, image_hw, "rendering the rig:")
         splits = {"test": writer.finish()}
         manifest = {"generator": "handflow.data.render_rig", "version": SYNTH_VERSION, "seed": seed,
                     "frames": frames, "cameras": len(cameras), "splits": splits}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
-        try:
-            os.replace(tmp, root)
-        except OSError:
-            if (root / MANIFEST).is_file():  # another process rendered the same rig first
-                shutil.rmtree(tmp, ignore_errors=True)
-                return root
-            raise
+        return publish(tmp, root, MANIFEST)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return root

@@ -238,7 +238,7 @@ def jpeg_bytes(img: np.ndarray, quality: int) -> bytes:
 # split writer
 
 
-class _SplitWriter:
+class SplitWriter:
     def __init__(self, root: Path, split: str):
         self.root, self.split = root, split
         self.images, self.annotations = [], []
@@ -311,9 +311,11 @@ class _SplitWriter:
         return {"images": len(self.images), "captures": sorted(int(c) for c in self.camera)}
 
 
-def _render_capture(writer: _SplitWriter, hand_model, cfg: SynthConfig, capture: int, rig: Rig,
-                    seqs: list[tuple[str, motions.MotionFrames, list[list[str]]]], subject: Subject, desc: str) -> None:
-    """Render every (sequence, frame, camera-subset) of one capture into ``writer``."""
+def _render_capture(writer: SplitWriter, hand_model, cfg: SynthConfig, capture: int, rig: Rig,
+                    seqs: list[tuple[str, motions.MotionFrames, list[list[str]]]], subject: Subject, desc: str,
+                    image_hw: dict[str, tuple[int, int]] | None = None) -> None:
+    """Render every (sequence, frame, camera-subset) of one capture into ``writer``; ``image_hw`` gives a
+    camera its own (H, W) (default: ``cfg.image_hw`` for all)."""
     writer.add_rig(capture, rig)
     faces = np.asarray(hand_model.faces)
     frame = FIRST_FRAME
@@ -328,14 +330,52 @@ def _render_capture(writer: _SplitWriter, hand_model, cfg: SynthConfig, capture:
         with torch.no_grad():
             verts = hand_model.mesh_from_mano(t(mf.pose), t(mf.shape), t(mf.trans_m))[0].double().numpy()
         kp = mf.keypoints_mm[k].astype(np.float64)
-        for c0 in range(0, len(cam_ids), cfg.render_batch):
-            ids = cam_ids[c0:c0 + cfg.render_batch]
-            cams = [rig.cameras[c] for c in ids]
-            rngs = [np.random.default_rng([cfg.seed, 3, capture, frame, int(c)]) for c in ids]
-            imgs, vis = render_views(verts, faces, cams, cfg.image_hw, subject.albedo, rngs, kp, cfg.visibility_tol_mm)
-            for b, cid in enumerate(ids):
-                writer.add_image(capture, seq, cid, cams[b], frame, cfg.image_hw,
-                                 jpeg_bytes(imgs[b], cfg.jpeg_quality), kp, vis[b])
+        by_size: dict[tuple[int, int], list[str]] = {}  # the rasteriser renders one image size at a time
+        for c in cam_ids:
+            by_size.setdefault(tuple(image_hw[c]) if image_hw else cfg.image_hw, []).append(c)
+        for hw, same in by_size.items():
+            for c0 in range(0, len(same), cfg.render_batch):
+                ids = same[c0:c0 + cfg.render_batch]
+                cams = [rig.cameras[c] for c in ids]
+                rngs = [np.random.default_rng([cfg.seed, 3, capture, frame, int(c)]) for c in ids]
+                imgs, vis = render_views(verts, faces, cams, hw, subject.albedo, rngs, kp, cfg.visibility_tol_mm)
+                for b, cid in enumerate(ids):
+                    writer.add_image(capture, seq, cid, cams[b], frame, hw,
+                                     jpeg_bytes(imgs[b], cfg.jpeg_quality), kp, vis[b])
+
+
+def render_test_split(writer: SplitWriter, hand_model, cfg: SynthConfig, rig: Rig,
+                      image_hw: dict[str, tuple[int, int]] | None = None, desc: str = "synth test") -> None:
+    """The seven test sequences (:data:`motions.TEST_SEQUENCES`, ``cfg.test_frames`` frames each, the test
+    subjects of ``cfg.seed``) seen by every camera of ``rig``, into ``writer``."""
+    with torch.no_grad():
+        n_verts = hand_model.mesh_from_mano(torch.zeros(1, 2, 48), torch.zeros(1, 2, 10),
+                                            torch.zeros(1, 2, 3)).shape[2]
+    for capture, names in motions.TEST_SEQUENCES.items():
+        subject = make_subject(np.random.default_rng([cfg.seed, 11, capture]), n_verts)
+        seqs = []
+        for name in names:
+            mf = motions.build_frames(hand_model, motions.test_sequence_specs(name, cfg.test_frames, cfg.seed),
+                                      subject.betas)
+            seqs.append((name, mf, [rig.ids] * len(mf)))
+        _render_capture(writer, hand_model, cfg, capture, rig, seqs, subject, f"{desc} Capture{capture}", image_hw)
+
+
+def publish(tmp: Path, root: Path, manifest: str) -> Path:
+    """Rename the finished folder ``tmp`` to ``root`` (an older ``root`` is replaced atomically); when another
+    process published ``root`` first (its ``manifest`` exists), keep theirs. Returns ``root``."""
+    if root.exists():
+        old = root.parent / f".{root.name}.old.{os.getpid()}"
+        os.replace(root, old)
+        shutil.rmtree(old, ignore_errors=True)
+    try:
+        os.replace(tmp, root)
+    except OSError:
+        if (root / manifest).is_file():  # another process finished first
+            shutil.rmtree(tmp, ignore_errors=True)
+            return root
+        raise
+    return root
 
 
 def _training_capture(writer, hand_model, cfg: SynthConfig, capture: int, n_seq: int, n_frames: int,
@@ -389,25 +429,18 @@ def _synthesize(cfg: SynthConfig | None, root: str | os.PathLike | None, overwri
             prior = None
         splits = {}
         # test
-        w = _SplitWriter(tmp, "test")
-        rig = dome_rig(cfg.image_hw, cfg.test_cameras, seed=cfg.seed)
-        for capture, names in motions.TEST_SEQUENCES.items():
-            subject = make_subject(np.random.default_rng([cfg.seed, 11, capture]), n_verts)
-            seqs = []
-            for name in names:
-                mf = motions.build_frames(hand_model, motions.test_sequence_specs(name, cfg.test_frames, cfg.seed), subject.betas)
-                seqs.append((name, mf, [rig.ids] * len(mf)))
-            _render_capture(w, hand_model, cfg, capture, rig, seqs, subject, f"synth test Capture{capture}")
+        w = SplitWriter(tmp, "test")
+        render_test_split(w, hand_model, cfg, dome_rig(cfg.image_hw, cfg.test_cameras, seed=cfg.seed))
         splits["test"] = w.finish()
         # train
-        w = _SplitWriter(tmp, "train")
+        w = SplitWriter(tmp, "train")
         first = 1 + max(motions.TEST_SEQUENCES)
         for c in range(first, first + cfg.train_captures):
             _training_capture(w, hand_model, cfg, c, cfg.train_sequences, cfg.train_frames, cfg.train_cameras_per_frame,
                               prior, n_verts, f"synth train Capture{c}")
         splits["train"] = w.finish()
         # val
-        w = _SplitWriter(tmp, "val")
+        w = SplitWriter(tmp, "val")
         c = first + cfg.train_captures
         _training_capture(w, hand_model, cfg, c, cfg.val_sequences, cfg.val_frames, cfg.val_cameras_per_frame,
                           prior, n_verts, f"synth val Capture{c}")
@@ -421,17 +454,7 @@ def _synthesize(cfg: SynthConfig | None, root: str | os.PathLike | None, overwri
             "splits": splits,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
-        if root.exists():
-            old = root.parent / f".{root.name}.old.{os.getpid()}"
-            os.replace(root, old)
-            shutil.rmtree(old, ignore_errors=True)
-        try:
-            os.replace(tmp, root)
-        except OSError:
-            if (root / MANIFEST).is_file():  # another process finished first
-                shutil.rmtree(tmp, ignore_errors=True)
-                return root
-            raise
+        publish(tmp, root, MANIFEST)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -36,7 +36,7 @@ names of those parts match HandFlowNet's.
   path takes ``z = 0`` as the mode, which is wrong for MC-dropout, so ``viewselect.engine`` uses
   ``predict`` for these models.
 * ``loss(ctx, targets, cfg) -> (total, parts)``, used by ``handflow.train`` in place of
-  ``handflow_loss``: the same geometric terms (``handflow.losses.pose_terms``: ``L_y`` on the mode row,
+  ``handflow_loss``: the same geometric terms (``handflow.model.objective.pose_terms``: ``L_y`` on the mode row,
   ``L_J3D``, ``L_J2D`` on the mode and ``cfg.n_samples`` samples, ``L_q``) with the same weights, plus
   ``cfg.w_nll`` times the kind's likelihood term where it has one: the Gaussian NLL (``gaussian``) or
   the negative ELBO (``cvae``), each averaged over the image's valid annotations (MultiHands: K per
@@ -63,7 +63,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from handflow.errors import HandflowError
-from handflow.losses import LossConfig, LossTargets, pose_terms
+from handflow.model.objective import LossConfig, LossTargets, pose_terms
 from handflow.model.config import ModelConfig
 from handflow.model.handflownet import IMAGE_LIMIT, IMAGENET_MEAN, IMAGENET_STD, HandFlowNet
 from handflow.model.pose_params import Y_DIM, lift_y
