@@ -96,11 +96,18 @@ def test_train_model_killed_twice_resumes_to_the_uninterrupted_result(tmp_path, 
     assert (out / "model.pt").is_file()
 
 
-def test_rank_killed_twice_resumes_to_the_uninterrupted_result(tmp_path, tiny_data_root, tiny_model,
-                                                               monkeypatch, capsys):
+def test_rank_killed_twice_resumes_to_the_uninterrupted_result(tmp_path, tiny_model, monkeypatch, capsys):
+    import dataclasses
+
+    from handflow.data.synth import load_synth_config, synthesize
     from handflow.hand.synth_mano import default_mano_dir
 
-    args = ["rank", "--sequence", "Capture0-1", "--data-root", tiny_data_root, "--model", tiny_model,
+    # 4 frames per view: the 56 views (224 images) take three model batches of 96 images, so each interrupted
+    # run below is stopped with at least one whole batch still to go (with two batches, the second run could
+    # write its last records before the signal landed)
+    tiny = load_synth_config(Path(__file__).parent.parent / "configs" / "synth" / "tiny.toml")
+    root = synthesize(dataclasses.replace(tiny, test_frames=4), tmp_path / "data")
+    args = ["rank", "--sequence", "Capture0-1", "--data-root", root, "--model", tiny_model,
             "--mano-dir", default_mano_dir(), "--samples", "20"]
     ref_out, out = tmp_path / "ref", tmp_path / "out"
     monkeypatch.setenv("VIEWSELECT_CACHE", str(tmp_path / "ref-cache"))
