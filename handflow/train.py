@@ -70,6 +70,9 @@ class TrainConfig:
     val_samples: int = 20
     init_from: str | None = None  # checkpoint whose encoder (and any same-shaped weights) start the run
     init_encoder_only: bool = True  # with init_from: take the image encoder only, the rest starts fresh
+    # False: the encoder stays as init_from left it (eval-mode BatchNorm, no gradient); only the flow and heads
+    # train. A calibration stage: the flow learns its spread from features it did not fit (reports/training-recipe.md).
+    train_encoder: bool = True
     amp: bool = True  # bfloat16 autocast of the encoder on CUDA
     amp_cpu: bool = False  # the same on CPU (AVX512-BF16 / AMX machines); see reports/training-recipe.md
 
@@ -81,6 +84,8 @@ class TrainConfig:
             raise HandflowError(f"data.annotations must be >= 1 (1 = ground truth only), found {self.data.annotations}")
         if self.val_samples < 2:
             raise HandflowError("val_samples must be >= 2 (a spread needs two samples)")
+        if not self.train_encoder and not self.init_from:
+            raise HandflowError("train_encoder = false needs init_from (a frozen encoder must come from somewhere)")
 
 
 def load_train_config(path: str | Path) -> TrainConfig:
@@ -112,20 +117,22 @@ def _lr_at(step: int, total: int, o: OptimConfig) -> float:
 class _TrainStep(torch.nn.Module):
     """The whole loss as one ``forward`` so DistributedDataParallel sees every parameter use."""
 
-    def __init__(self, model, loss_cfg: LossConfig, amp: bool, amp_cpu: bool = False):
+    def __init__(self, model, loss_cfg: LossConfig, amp: bool, amp_cpu: bool = False, train_encoder: bool = True):
         super().__init__()
         self.model = model
         self.loss_cfg = loss_cfg
         self.amp = amp
         self.amp_cpu = amp_cpu
+        self.train_encoder = train_encoder
 
     def forward(self, images, targets: LossTargets):
-        if (self.amp and images.is_cuda) or (self.amp_cpu and not images.is_cuda):
-            with torch.autocast(images.device.type, dtype=torch.bfloat16):
+        with torch.set_grad_enabled(self.train_encoder and torch.is_grad_enabled()):
+            if (self.amp and images.is_cuda) or (self.amp_cpu and not images.is_cuda):
+                with torch.autocast(images.device.type, dtype=torch.bfloat16):
+                    ctx = self.model.encode(images)
+                ctx = ctx.float()
+            else:
                 ctx = self.model.encode(images)
-            ctx = ctx.float()
-        else:
-            ctx = self.model.encode(images)
         if isinstance(self.model, OwnLoss):  # the baselines carry their own loss; HandFlowNet's is handflow_loss
             return self.model.loss(ctx, targets, self.loss_cfg)
         return handflow_loss(self.model, ctx, targets, self.loss_cfg)
@@ -279,7 +286,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
             raise HandflowError(f"training split holds {N} images, fewer than one batch of {o.batch_size}")
         total_steps = steps_per_epoch * o.epochs
         model = build_model(cfg.model, hand_model).to(dev)
-        optim = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+        model.encoder.requires_grad_(cfg.train_encoder)
+        optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=o.lr,
+                                  weight_decay=o.weight_decay)
         start_epoch = 0
         history: list[dict] = []  # the log rows so far, kept in the checkpoint
         if resume:
@@ -296,14 +305,15 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
         else:
             if cfg.init_from:
                 _init_weights(model, cfg.init_from, cfg.init_encoder_only)
-            y = train_data.column("y")
-            model.set_y_normalization(y.mean(0), y.std(0))
-            gen = torch.Generator().manual_seed(cfg.seed)
-            first = torch.randperm(N, generator=gen)[: max(o.batch_size, 64)]
-            with torch.no_grad():
-                images, tg = _targets(train_data, first, dev, mode_index)
-                model.data_init(tg.y[:, 0], model.encode(images))
-        step_module = _TrainStep(model, cfg.loss, cfg.amp, cfg.amp_cpu)
+            if not cfg.init_from or cfg.init_encoder_only:  # a whole loaded model keeps its y scale and ActNorms
+                y = train_data.column("y")
+                model.set_y_normalization(y.mean(0), y.std(0))
+                gen = torch.Generator().manual_seed(cfg.seed)
+                first = torch.randperm(N, generator=gen)[: max(o.batch_size, 64)]
+                with torch.no_grad():
+                    images, tg = _targets(train_data, first, dev, mode_index)
+                    model.data_init(tg.y[:, 0], model.encode(images))
+        step_module = _TrainStep(model, cfg.loss, cfg.amp, cfg.amp_cpu, cfg.train_encoder)
         if world > 1:
             step_module = torch.nn.parallel.DistributedDataParallel(step_module)
         if rank == 0:
@@ -320,6 +330,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
             task = progress.add_task("training", total=total_steps, completed=start_epoch * steps_per_epoch)
             for epoch in range(start_epoch, o.epochs):
                 order = torch.randperm(N, generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch))
+                if not cfg.train_encoder:
+                    model.encoder.eval()  # its BatchNorm statistics stay init_from's (validation left it in train mode)
                 sums: dict[str, float] = {}
                 t0 = time.perf_counter()
                 for it in range(steps_per_epoch):

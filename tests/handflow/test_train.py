@@ -148,3 +148,29 @@ def _tiny_synth(root):
     from handflow.data.synth import SynthConfig
 
     return SynthConfig(**json.loads((root / "viewselect_synth.json").read_text())["config"])
+
+
+def test_frozen_encoder_stage_keeps_encoder_and_starting_flow(tmp_path, tiny_train_config, tiny_model):
+    """``train_encoder = false`` after ``init_from`` (whole model): the encoder's weights and BatchNorm
+    statistics end exactly as loaded, the flow starts from the loaded flow (same y scale, no ActNorm
+    re-initialisation) and trains; it resumes like any run."""
+    text = tiny_train_config.read_text().replace(
+        "seed = 0", f"seed = 0\ninit_from = {str(tiny_model)!r}\ninit_encoder_only = false\ntrain_encoder = false")
+    path = tmp_path / "stage.toml"
+    path.write_text(text)
+    cfg = load_train_config(path)
+    train(cfg, tmp_path / "run")
+    start = load_checkpoint(tiny_model)["state_dict"]
+    end = load_checkpoint(tmp_path / "run" / "last.pt")["state_dict"]
+    enc = [k for k in start if k.startswith("encoder.")]
+    assert enc and all(torch.equal(start[k].float(), end[k].float()) for k in enc)
+    assert torch.equal(start["y_mean"].float(), end["y_mean"].float())
+    flow = [k for k in start if k.startswith("flow.")]
+    assert any(not torch.equal(start[k].float(), end[k].float()) for k in flow)
+
+
+def test_frozen_encoder_needs_init_from(tmp_path, tiny_train_config):
+    path = tmp_path / "bad.toml"
+    path.write_text(tiny_train_config.read_text().replace("seed = 0", "seed = 0\ntrain_encoder = false"))
+    with pytest.raises(HandflowError, match="train_encoder = false needs init_from"):
+        load_train_config(path)

@@ -1,0 +1,43 @@
+"""benchmarks.ambiguity: the per-camera, per-sequence Spearman and the pooled spread ratio on hand-made rows."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from benchmarks.ambiguity import summarize
+
+
+def _rows():
+    rows = []
+    # two sequences x three cameras x two frames; in s1 the ambiguity orders the cameras as the error does,
+    # in s2 the reverse: per-sequence Spearman +1 and -1, mean 0
+    for seq, sign in (("s1", 1), ("s2", -1)):
+        for cam, err in (("a", 10.0), ("b", 20.0), ("c", 30.0)):
+            for frame in range(2):
+                amb = err if sign > 0 else 100 - err
+                rows.append({"sequence": seq, "camera": cam, "mpjpe_global_mm": err + frame, "mpjpe_rr_mm": err,
+                             "ambiguity_mm": amb, "articulation_mm": err, "depth_err_mm": 2 * err + frame, "distance_mm": 1000 - err,
+                             "visible_fraction": 1 - err / 100,
+                             "vis_sum": 4.0, "vis_n": 2, "occ_sum": 3.0, "occ_n": 1})
+    return pd.DataFrame(rows)
+
+
+def test_summary_known_values():
+    r = summarize(_rows())
+    assert r["images"] == 12
+    assert r["mpjpe_global_mm"] == pytest.approx(20.5)
+    assert r["cam_ambiguity_vs_global"] == pytest.approx(0.0)  # +1 and -1
+    assert r["cam_articulation_vs_rr"] == pytest.approx(1.0)
+    assert r["cam_visible_vs_rr"] == pytest.approx(-1.0)
+    assert r["cam_distance_vs_global"] == pytest.approx(-1.0)
+    assert r["img_depth_vs_global"] == pytest.approx(1.0)  # the same order image by image
+    # pooled: visible joints 4/2 = 2 mm each, occluded 3/1 = 3 mm
+    assert r["occluded_vs_visible"] == pytest.approx(1.5)
+
+
+def test_no_visible_joints_gives_no_ratio():
+    df = _rows().assign(vis_sum=0.0, vis_n=0)
+    assert math.isnan(summarize(df)["occluded_vs_visible"])
