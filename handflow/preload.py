@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from handflow.data.interhand import InterHandDataset, annotation_digest
-from handflow.data.synth import cache_dir
+from handflow.cache import cache_dir
 from handflow.data.store import CropStore, StoreWriter
 from handflow.multihands.store import AnnotationReader, multihands_dir
 from handflow.errors import HandflowError

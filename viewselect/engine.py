@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 
 from handflow.data.interhand import InterHandDataset, NoReadableImage, annotation_digest
-from handflow.data.rig import rig_angles
+from handflow.geometry.rig import rig_angles
 from handflow.errors import HandflowError
 from handflow.hand.model import hand_model_digest
 from handflow.metrics import mpjpe, sample_std

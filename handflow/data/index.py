@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from handflow.cache import cache_dir
 from handflow.data.jsonstream import iter_values
 from handflow.errors import HandflowError
 from handflow.geometry.camera import Camera
@@ -139,11 +140,9 @@ def source_identity(root: Path, split: str) -> dict:
 
 
 def index_dir(root: Path, split: str, cache: Path | None = None) -> Path:
-    from handflow.io import cache_root
-
     ident = source_identity(root, split)
     key = hashlib.sha256(json.dumps([INDEX_VERSION, ident], sort_keys=True).encode()).hexdigest()[:16]
-    return Path(cache or cache_root() / "index") / f"{safe_name(split)}-{key}"
+    return Path(cache or cache_dir() / "index") / f"{safe_name(split)}-{key}"
 
 
 # ---------------------------------------------------------------------------------------- reading

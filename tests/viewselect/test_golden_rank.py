@@ -120,7 +120,7 @@ if __name__ == "__main__":  # rewrite the stored values (only when the tiny capt
     import os
     import tempfile
 
-    from handflow.data.synth import load_synth_config, synthesize
+    from handflow.synth.capture import load_synth_config, synthesize
 
     REPO = Path(__file__).resolve().parents[2]
     with tempfile.TemporaryDirectory() as tmp:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from handflow.data.interhand import InterHandDataset, annotation_path
-from handflow.data.motions import TEST_SEQUENCES
+from handflow.synth.motions import TEST_SEQUENCES
 from handflow.errors import HandflowError
 
 
