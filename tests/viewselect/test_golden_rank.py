@@ -68,7 +68,7 @@ def _stats(a) -> dict:
 
 def outputs(data_root: Path, model_path: Path) -> dict:
     """The key outputs of the tiny run, in the layout of ``data/rank_golden.json``."""
-    from handflow.data.interhand import annotation_digest
+    from handflow.data.index import annotation_digest
     from viewselect.engine import RankConfig
     from viewselect.rank import RankRequest, run_rank
 
