@@ -8,24 +8,23 @@ readable image at all raises :class:`NoReadableImage`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
 from handflow.data.samples import load_image
 from handflow.errors import HandflowError
-
-if TYPE_CHECKING:
-    from handflow.data.interhand import InterHandDataset
 
 
 class NoReadableImage(HandflowError):
     """Every requested image of one view is missing or unreadable (``load_view`` with skipping on)."""
 
 
-def load_view(dataset: InterHandDataset, capture: int, seq: str, cam_id: str, frames: list[int] | None = None,
+def load_view(dataset, capture: int, seq: str, cam_id: str, frames: list[int] | None = None,
               skip_bad_images: bool | None = None) -> dict:
     """All (or the given) frames of one camera of one sequence of ``dataset`` as batched tensors (B leading).
+
+    ``dataset`` an :class:`~handflow.data.interhand.InterHandDataset` (which calls this for its ``load_view``;
+    what is used of it: ``frames``, ``camera``, ``index_of``, ``image_path``, ``sample``, ``skip_bad_images``,
+    ``skipped``).
 
     Keys as :func:`handflow.data.samples.crop_sample` stacked (``B`` = frames read), plus ``frame``
     (list[int]) and ``skipped`` (list of one-line messages for unreadable images, skipped when
