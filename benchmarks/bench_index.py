@@ -86,12 +86,12 @@ def _measure(code: str, env: dict) -> dict:
 
 def run() -> dict:
     from handflow.data.fake_release import write_fake_release
-    from handflow.data.synth import ensure_default_data
-    from handflow.io import cache_root
+    from handflow.synth.capture import ensure_default_data
+    from handflow.cache import cache_dir
 
     n = int(os.environ.get("VIEWSELECT_BENCH_IMAGES", "1000000"))
     base = ensure_default_data()
-    big = cache_root() / f"bench-release-{n}"
+    big = cache_dir() / f"bench-release-{n}"
     if not (big / "annotations" / "test" / "InterHand2.6M_test_data.json").is_file():
         write_fake_release(big, n, base=base)
     figures: dict = {"fake_images": n}

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 def _setup(n_images: int):
     from handflow.config import load_config
     from handflow.data.interhand import InterHandDataset
-    from handflow.data.synth import ensure_default_data
+    from handflow.synth.capture import ensure_default_data
     from handflow.hand.model import HandModel
     from handflow.multihands.config import MultiHandsConfig
     from handflow.multihands.criteria import Plausibility

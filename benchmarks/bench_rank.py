@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _setup(n_views: int):
     from handflow.data.interhand import InterHandDataset
-    from handflow.data.synth import MANIFEST, default_data_root, load_synth_config, synthesize
+    from handflow.synth.capture import MANIFEST, default_data_root, load_synth_config, synthesize
     from handflow.hand.model import HandModel
     from handflow.model.registry import build_model, load_model
     from handflow.train import load_train_config

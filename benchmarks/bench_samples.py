@@ -74,7 +74,7 @@ def bf16_flow(model):
 def _setup():
     from handflow.data.interhand import InterHandDataset
     from handflow.data.selection import select_sequences
-    from handflow.data.synth import ensure_default_data
+    from handflow.synth.capture import ensure_default_data
     from handflow.hand.model import HandModel
     from handflow.model.registry import load_model, model_digest
     from viewselect.rank import DEFAULT_MODEL

@@ -68,7 +68,7 @@ def _arm(store_path: str, in_memory: bool) -> dict:
 def _build_store(path: Path) -> int:
     from handflow.preload import open_split
     from handflow.data.store import StoreWriter
-    from handflow.data.synth import load_synth_config, synthesize
+    from handflow.synth.capture import load_synth_config, synthesize
     from handflow.hand.model import HandModel
 
     os.environ["VIEWSELECT_CACHE"] = str(path.parent / "cache")

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from handflow.data import motions
+from handflow.synth import motions
 from handflow.data.raster import rasterize
-from handflow.data.rig import dome_rig
-from handflow.data.synth import SynthConfig, jpeg_bytes, make_subject, render_views, synthesize
+from handflow.synth.rig import dome_rig
+from handflow.synth.capture import SynthConfig, jpeg_bytes, make_subject, render_views, synthesize
 from handflow.keypoints import JOINT_HAND
 
 from benchmarks.timing import best_time, print_figures

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def run(repeats: int = 5) -> dict:
     from handflow.preload import preload_split
-    from handflow.data.synth import load_synth_config, synthesize
+    from handflow.synth.capture import load_synth_config, synthesize
     from handflow.hand.model import HandModel
     from handflow.model.registry import build_model
     from handflow.train import _TrainStep, _targets, load_train_config

@@ -101,9 +101,3 @@ def safe_name(name: str) -> str:
     """A path component made from a data name (sequence, camera) that cannot escape its folder."""
     s = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))
     return s if s not in ("", ".", "..") else "_"
-
-
-def cache_root() -> Path:
-    """The cache folder: ``$VIEWSELECT_CACHE`` or ``~/.cache/viewselect``."""
-    env = os.environ.get("VIEWSELECT_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "viewselect"

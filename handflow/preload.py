@@ -13,8 +13,9 @@ from pathlib import Path
 
 import torch
 
-from handflow.data.interhand import InterHandDataset, annotation_digest
-from handflow.data.synth import cache_dir
+from handflow.data.index import annotation_digest
+from handflow.data.interhand import InterHandDataset
+from handflow.cache import cache_dir
 from handflow.data.store import CropStore, StoreWriter
 from handflow.multihands.store import AnnotationReader, multihands_dir
 from handflow.errors import HandflowError

@@ -23,7 +23,7 @@ import torch.distributed as dist
 from handflow.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
 from handflow.config import load_config, to_dict
 from handflow.data.store import CropStore
-from handflow.data.synth import SynthConfig
+from handflow.synth.capture import SynthConfig
 from handflow.errors import HandflowError
 from handflow.hand.model import HandModel
 from handflow.io import write_text
@@ -253,7 +253,7 @@ def _non_finite(what: str, epoch: int, it: int, ckpt_path: Path) -> HandflowErro
 def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: str | None = None) -> dict:
     """Train; returns the last epoch's log row. Writes ``out_dir/{last.pt, log.csv, config.json}``."""
     from handflow.preload import open_split, preload_split
-    from handflow.data.synth import ensure_default_data
+    from handflow.synth.capture import ensure_default_data
 
     out_dir = Path(out_dir)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))

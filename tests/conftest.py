@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 def tiny_data_root(tmp_path_factory) -> Path:
     """A tiny synthetic capture (``configs/synth/tiny.toml``) in InterHand2.6M layout, generated once
     per test session (a few seconds). Treat it as read-only; copy it to modify it."""
-    from handflow.data.synth import load_synth_config, synthesize
+    from handflow.synth.capture import load_synth_config, synthesize
 
     cfg = load_synth_config(REPO / "configs" / "synth" / "tiny.toml")
     return synthesize(cfg, tmp_path_factory.mktemp("synth") / "tiny")

@@ -473,7 +473,7 @@ def _snapshot(path: Path) -> dict | None:
 
 @pytest.fixture(scope="module")
 def mano_dir():
-    from handflow.hand.synth_mano import default_mano_dir
+    from handflow.synth.mano import default_mano_dir
 
     return default_mano_dir()
 

@@ -99,8 +99,8 @@ def test_train_model_killed_twice_resumes_to_the_uninterrupted_result(tmp_path, 
 def test_rank_killed_twice_resumes_to_the_uninterrupted_result(tmp_path, tiny_model, monkeypatch, capsys):
     import dataclasses
 
-    from handflow.data.synth import load_synth_config, synthesize
-    from handflow.hand.synth_mano import default_mano_dir
+    from handflow.synth.capture import load_synth_config, synthesize
+    from handflow.synth.mano import default_mano_dir
 
     # 4 frames per view: the 56 views (224 images) take three model batches of 96 images, so each interrupted
     # run below is stopped with at least one whole batch still to go (with two batches, the second run could

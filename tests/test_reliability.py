@@ -133,7 +133,7 @@ def test_hand_convert_writes_npz_that_loads_without_pickle(tmp_path, capsys, mon
 
     from handflow.hand.mano import load_mano_dir, mano_file
     from handflow.hand.model import HandModel
-    from handflow.hand.synth_mano import default_mano_dir
+    from handflow.synth.mano import default_mano_dir
 
     src = default_mano_dir()
     out = tmp_path / "npz"

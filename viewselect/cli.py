@@ -85,7 +85,7 @@ def data_synth(
     """Write the synthetic capture in the InterHand2.6M layout (images + annotation JSON per split)."""
     import dataclasses
 
-    from handflow.data.synth import default_data_root, load_synth_config, synthesize
+    from handflow.synth.capture import default_data_root, load_synth_config, synthesize
 
     cfg = load_synth_config(_config_path("synth/tiny" if tiny else config))
     changes = {}
@@ -112,7 +112,7 @@ def data_index(
     """Convert a release's annotation JSONs, streaming, into the columnar index every command reads
     (once; commands also build it on first use). Interrupted: run again to resume."""
     from handflow.data.index import ensure_index
-    from handflow.data.synth import ensure_default_data
+    from handflow.synth.capture import ensure_default_data
 
     root = data_root or ensure_default_data()
     if not root.is_dir():
@@ -146,7 +146,7 @@ def data_show(
     from handflow.data.interhand import InterHandDataset
     from handflow.data.selection import select_sequences
     from handflow.data.show import render_annotations, render_overlay
-    from handflow.data.synth import ensure_default_data
+    from handflow.synth.capture import ensure_default_data
 
     root = data_root or ensure_default_data()
     ds = InterHandDataset(root, split, selection=sequence, mano_dir=str(mano_dir) if mano_dir else None)
@@ -200,7 +200,7 @@ def annotate(
     from handflow.data.index import ensure_index
     from handflow.data.interhand import InterHandDataset
     from handflow.data.selection import select_sequences
-    from handflow.data.synth import ensure_default_data
+    from handflow.synth.capture import ensure_default_data
     from handflow.hand.model import HandModel
     from handflow.multihands.annotate import AnnotateSummary, annotate_split, merge_summaries, shard_sequences
     from handflow.multihands.config import MultiHandsConfig
@@ -296,7 +296,7 @@ def evaluate_model(
     import json
 
     from handflow.preload import preload_split
-    from handflow.data.synth import ensure_default_data
+    from handflow.synth.capture import ensure_default_data
     from handflow.evaluate import evaluate_split
     from handflow.hand.model import HandModel
     from handflow.model.registry import load_model
@@ -326,7 +326,7 @@ def multihands_report(
     import json
 
     from handflow.data.interhand import InterHandDataset
-    from handflow.data.synth import ensure_default_data
+    from handflow.synth.capture import ensure_default_data
     from viewselect.multihands_report import write_multihands_report
 
     root = data_root or ensure_default_data()

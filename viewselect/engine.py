@@ -28,8 +28,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from handflow.data.interhand import InterHandDataset, NoReadableImage, annotation_digest
-from handflow.data.rig import rig_angles
+from handflow.data.index import annotation_digest
+from handflow.data.interhand import InterHandDataset
+from handflow.data.views import NoReadableImage
+from handflow.geometry.rig import rig_angles
 from handflow.errors import HandflowError
 from handflow.hand.model import hand_model_digest
 from handflow.metrics import mpjpe, sample_std

@@ -56,7 +56,7 @@ def parse_models(spec: str) -> tuple[tuple[str, Path], ...]:
 def run_evaluation(req: EvaluationRequest) -> dict:
     """Results per model (``{"models": {name: {...figures, checkpoint info}}, "data": {...}}``)."""
     from handflow.preload import preload_split
-    from handflow.data.synth import ensure_default_data
+    from handflow.synth.capture import ensure_default_data
     from handflow.evaluate import evaluate_annotations
     from handflow.hand.model import HandModel
     from handflow.model.registry import load_model, model_digest

@@ -1,7 +1,7 @@
 """``viewselect plan --rig FILE [--compare FILE2]``: evaluate a proposed rig before it is built.
 
 For each rig file (:mod:`viewselect.rigfile`): render the default test motions as that rig sees
-them (:mod:`handflow.data.render_rig`), score every camera with ``rank``'s engine and model
+them (:mod:`handflow.synth.render_rig`), score every camera with ``rank``'s engine and model
 (:func:`viewselect.rank.run_rank` on the rendered capture), and add
 
 * **joint coverage** — for every joint of every frame, how many cameras see it (the renderer's
@@ -90,7 +90,7 @@ def joint_coverage(records: list[ViewRecord]) -> Coverage:
 
 def plan_rig(label: str, path: str, req: PlanRequest) -> RigPlan:
     from handflow.data.interhand import InterHandDataset
-    from handflow.data.render_rig import render_rig_capture
+    from handflow.synth.render_rig import render_rig_capture
     from viewselect.engine import RankConfig, triangulation_scenes
     from viewselect.subsets import triangulate_kept
 

@@ -177,7 +177,7 @@ def _view_order(ds: InterHandDataset, pairs) -> dict:
 
 
 def _run_rank(req: RankRequest, proc) -> RankOutcome:
-    from handflow.data.synth import ensure_default_data
+    from handflow.synth.capture import ensure_default_data
     from handflow.hand.model import HandModel
     from handflow.model.registry import load_model, model_digest
 

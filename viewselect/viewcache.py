@@ -69,6 +69,6 @@ class ViewCache:
 
 
 def default_cache_root() -> Path:
-    from handflow.data.synth import cache_dir
+    from handflow.cache import cache_dir
 
     return cache_dir() / "rank"

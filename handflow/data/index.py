@@ -22,6 +22,9 @@ builds a new index on next use (stale ones can simply be deleted). Each Parquet 
 atomically as its JSON is done: an interrupted build resumes at the first unfinished file. The build
 validates every record with the same one-line errors as reading the JSONs did
 (:class:`~handflow.errors.HandflowError` naming file, record and key).
+
+:func:`annotation_digest` is the other key, of content: what a split's annotations (and the synthetic
+capture's manifest) hold, for caches of results computed from them.
 """
 
 from __future__ import annotations
@@ -37,10 +40,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from handflow.cache import cache_dir
 from handflow.data.jsonstream import iter_values
 from handflow.errors import HandflowError
 from handflow.geometry.camera import Camera
-from handflow.io import atomic_path, read_json, safe_name, write_json
+from handflow.io import atomic_path, file_digest, read_json, safe_name, write_json
 from handflow.keypoints import HANDS, N_JOINTS
 from handflow.progress import make_progress
 
@@ -139,11 +143,9 @@ def source_identity(root: Path, split: str) -> dict:
 
 
 def index_dir(root: Path, split: str, cache: Path | None = None) -> Path:
-    from handflow.io import cache_root
-
     ident = source_identity(root, split)
     key = hashlib.sha256(json.dumps([INDEX_VERSION, ident], sort_keys=True).encode()).hexdigest()[:16]
-    return Path(cache or cache_root() / "index") / f"{safe_name(split)}-{key}"
+    return Path(cache or cache_dir() / "index") / f"{safe_name(split)}-{key}"
 
 
 # ---------------------------------------------------------------------------------------- reading
@@ -482,5 +484,19 @@ def _image_row(img, where: str) -> tuple:
             as_int(w, f"{where}.width") if w else None, as_int(h, f"{where}.height") if h else None)
 
 
+def annotation_digest(root: Path, split: str) -> str:
+    """Cache key of a split's annotations: content digest of each JSON, size+mtime for huge ones (> 256 MiB)."""
+    h = hashlib.sha256()
+    ann = Path(root) / "annotations" / split
+    for p in sorted(ann.glob("*.json")):
+        st = p.stat()
+        h.update(p.name.encode())
+        h.update(file_digest(p).encode() if st.st_size < (256 << 20) else f"{st.st_size}:{st.st_mtime_ns}".encode())
+    manifest = Path(root) / "viewselect_synth.json"  # the synthetic capture's generator settings
+    if manifest.is_file():
+        h.update(file_digest(manifest).encode())
+    return h.hexdigest()[:16]
+
+
 __all__ = ["AnnotationIndex", "ensure_index", "build_index", "index_dir", "source_identity", "annotation_path",
-           "parse_cameras", "as_array", "as_int"]
+           "parse_cameras", "as_array", "as_int", "annotation_digest"]

@@ -36,144 +36,32 @@ Facts used here, as the toolkit has them:
 
 Every malformed input raises
 :class:`~handflow.errors.HandflowError` with one line naming the file and key.
+
+This module holds the reader (:class:`InterHandDataset`): which rows a selection keeps and the queries on
+them. The rest of the reading lives beside it, one concept a module: the columnar index and the
+annotations' cache key (:mod:`handflow.data.index`), the selected rows (:mod:`handflow.data.items`), one
+image decoded and cropped into a sample (:mod:`handflow.data.samples`, :mod:`handflow.data.crop`), a
+camera's frames stacked into one batch (:mod:`handflow.data.views`), visibility from MANO meshes when the
+capture stores none (:func:`handflow.data.raster.mano_visibility`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import torch
-from PIL import Image, UnidentifiedImageError
 
-from handflow.data.crop import crop_affine, crop_box, crop_image
 from handflow.data.index import annotation_path, ensure_index
+from handflow.data.items import Items
+from handflow.data.raster import mano_visibility
+from handflow.data.samples import crop_sample, image_geometry, load_image
 from handflow.data.selection import select_sequences
+from handflow.data.views import load_view
 from handflow.errors import HandflowError
 from handflow.geometry.camera import Camera
-from handflow.io import file_digest
-
-# the layout lives in handflow.keypoints; the names stay importable from here for older imports
-from handflow.keypoints import (FINGERS, HAND_SLICES, HANDS, JOINT_HAND, JOINT_NAMES, N_JOINTS,  # noqa: F401
-                                PARENTS, ROOT_IDX, SKELETON)
-
-
-def annotation_digest(root: Path, split: str) -> str:
-    """Cache key of a split's annotations: content digest of each JSON, size+mtime for huge ones (> 256 MiB)."""
-    h = hashlib.sha256()
-    ann = Path(root) / "annotations" / split
-    for p in sorted(ann.glob("*.json")):
-        st = p.stat()
-        h.update(p.name.encode())
-        h.update(file_digest(p).encode() if st.st_size < (256 << 20) else f"{st.st_size}:{st.st_mtime_ns}".encode())
-    manifest = Path(root) / "viewselect_synth.json"  # the synthetic capture's generator settings
-    if manifest.is_file():
-        h.update(file_digest(manifest).encode())
-    return h.hexdigest()[:16]
-
-
-class NoReadableImage(HandflowError):
-    """Every requested image of one view is missing or unreadable (``load_view`` with skipping on)."""
-
-
-def load_image(path: Path) -> np.ndarray:
-    """(H,W,3) uint8 RGB; missing, empty, corrupt or truncated files raise HandflowError."""
-    if not path.is_file():
-        raise HandflowError(f"missing image: {path}")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return np.array(im.convert("RGB"))
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
-        raise HandflowError(f"corrupt or truncated image: {path} ({err})") from err
-
-
-class Items:
-    """The dataset's annotated images, columnar (a million rows cost tens of MB, not GB): ``items[i]`` is a
-    dict ``capture, seq, camera, frame, file_name, width, height, ann_id, hand_type, valid (42,)``,
-    ``visible (42,) | None``, rows sorted by ``(capture, seq, frame, camera)``."""
-
-    _SCALARS = ("capture", "seq", "camera", "frame", "file_name", "width", "height", "ann_id", "hand_type")
-
-    def __init__(self, rows: pl.DataFrame):
-        self._n = len(rows)
-        self._cols = {k: rows[k].to_numpy() if k in ("capture", "frame") else np.asarray(rows[k].to_list(), dtype=object)
-                      for k in self._SCALARS}
-        self._valid = _matrix(rows["valid"])  # (n,42) float32
-        self._has_visible = rows["visible"].is_not_null().to_numpy()
-        self._visible = _matrix(rows["visible"])  # NaN rows where not stored
-        self._index_sequences()
-
-    def _index_sequences(self) -> None:
-        """Rows of each sequence: a contiguous slice, as rows are sorted."""
-        cap, seq = self._cols["capture"], self._cols["seq"]
-        starts = np.flatnonzero((cap[1:] != cap[:-1]) | (seq[1:] != seq[:-1])) + 1 if self._n else np.zeros(0, int)
-        bounds = [0, *starts.tolist(), self._n]
-        self._slices = {(int(cap[a]), str(seq[a])): (a, b) for a, b in zip(bounds, bounds[1:])} if self._n else {}
-        self._lookup: dict[tuple[int, str], dict] = {}
-
-    def __len__(self) -> int:
-        return self._n
-
-    def __getitem__(self, i: int) -> dict:
-        if not -self._n <= i < self._n:
-            raise IndexError(i)
-        c = self._cols
-        return {
-            "capture": int(c["capture"][i]), "seq": c["seq"][i], "camera": c["camera"][i], "frame": int(c["frame"][i]),
-            "file_name": c["file_name"][i], "width": c["width"][i], "height": c["height"][i],
-            "ann_id": json.loads(c["ann_id"][i]), "hand_type": c["hand_type"][i],
-            "valid": self._valid[i].astype(np.float64),
-            "visible": self._visible[i].astype(np.float64) if self._has_visible[i] else None,
-        }
-
-    def __iter__(self):
-        return (self[i] for i in range(self._n))
-
-    def file_name(self, i: int) -> str:
-        return self._cols["file_name"][i]
-
-    def sequences(self) -> list[tuple[int, str]]:
-        return list(self._slices)
-
-    def rows_of(self, capture: int, seq: str) -> range:
-        """Rows of one sequence (empty when absent)."""
-        return range(*self._slices.get((int(capture), str(seq)), (0, 0)))
-
-    def column(self, name: str, capture: int, seq: str) -> np.ndarray:
-        a, b = self._slices.get((int(capture), str(seq)), (0, 0))
-        return self._cols[name][a:b]
-
-    def find(self, capture: int, seq: str, camera: str, frame: int) -> int | None:
-        """Row of one image (the last annotation of it, as the JSON reader kept), or None."""
-        key = (capture, seq)
-        if key not in self._lookup:
-            a, b = self._slices.get(key, (0, 0))
-            cams, frames = self._cols["camera"], self._cols["frame"]
-            self._lookup[key] = {(cams[i], int(frames[i])): i for i in range(a, b)}
-        return self._lookup[key].get((camera, frame))
-
-    def frame_keys(self) -> set[tuple[int, int]]:
-        return set(zip(self._cols["capture"].tolist(), self._cols["frame"].tolist()))
-
-    def take(self, rows: list[int]) -> "Items":
-        """The given rows (in order) as a new :class:`Items`."""
-        idx = np.asarray(rows, dtype=np.int64)
-        out = object.__new__(Items)
-        out._n = len(idx)
-        out._cols = {k: v[idx] for k, v in self._cols.items()}
-        out._valid, out._has_visible, out._visible = self._valid[idx], self._has_visible[idx], self._visible[idx]
-        out._index_sequences()
-        return out
-
-
-def _matrix(col: pl.Series) -> np.ndarray:
-    """An ``Array(Float32, 42)`` column as ``(n, 42)`` float32 (null rows: NaN)."""
-    return col.to_numpy().reshape(len(col), N_JOINTS).astype(np.float32) if len(col) else np.zeros((0, N_JOINTS), np.float32)
 
 
 class InterHandDataset(torch.utils.data.Dataset):
@@ -329,36 +217,15 @@ class InterHandDataset(torch.utils.data.Dataset):
 
     # ------------------------------------------------------------------ samples
     def geometry(self, i: int, image_hw: tuple[int, int]) -> dict:
-        """Annotations of item ``i`` as float64 numpy (no image decoding): ``world``, ``cam``, ``img``
-        (42x3/42x2), ``valid``, ``visible`` (42), crop ``box`` and affine ``A``, ``K``, ``R``, ``campos``,
-        MANO ``pose``/``shape``/``trans``/``mvalid``. ``image_hw`` is the image size (for the crop and a
-        visibility computed from MANO)."""
+        """Annotations of item ``i`` as float64 numpy, no image decoded (:func:`handflow.data.samples.image_geometry`:
+        joints in world / camera / pixel frames, validity, visibility, crop box and affine, camera, MANO).
+        ``image_hw`` is the image size (for the crop and a visibility computed from MANO)."""
         it = self.items[i]
         cam = self._cameras[str(it["capture"])][it["camera"]]
         world, valid3d = self._joints[(it["capture"], it["frame"])]
-        jc = cam.world_to_cam(world)
-        ji = cam.project(jc)
-        valid = it["valid"] * valid3d
-        for hand, sl in HAND_SLICES.items():
-            valid[sl] = valid[sl] * valid[ROOT_IDX[hand]]
-        visible = it["visible"]
-        if visible is None:
-            visible = self._computed_visibility(i, image_hw, cam, jc, valid)
-        visible = visible * (valid > 0)
-        if not np.all(np.abs(ji[valid > 0]) < 1e9):  # also false for NaN
-            raise HandflowError(f"{self.camera_path}: capture {it['capture']} camera {it['camera']}: the joints of "
-                                f"frame {it['frame']} project to non-finite or absurd pixels (check the camera)")
-        box = crop_box(ji, valid, image_hw)
-        if box.side > 8 * max(image_hw):  # would allocate a huge crop; the joints are nowhere near the image
-            raise HandflowError(f"{self.camera_path}: capture {it['capture']} camera {it['camera']}: the joints of "
-                                f"frame {it['frame']} span {box.side} px, far beyond the {image_hw[1]}x{image_hw[0]} "
-                                "image (check the camera and joint_3d.json)")
-        A = crop_affine(box, self.crop_px)
-        pose, shape, trans, mvalid = self._mano_params(it["capture"], it["frame"])
-        return dict(
-            world=world, cam=jc, img=ji, valid=valid, visible=visible, box=box, A=A, K=cam.K, R=cam.R,
-            campos=cam.campos_mm, pose=pose, shape=shape, trans=trans, mvalid=mvalid,
-        )
+        return image_geometry(it, cam, world, valid3d, self._mano_params(it["capture"], it["frame"]), image_hw,
+                              self.crop_px, self.camera_path,
+                              lambda jc, valid: self._computed_visibility(i, image_hw, cam, jc, valid))
 
     def _computed_visibility(self, i, image_hw, cam, joints_cam, valid) -> np.ndarray:
         if i in self._vis_cache:
@@ -379,77 +246,24 @@ class InterHandDataset(torch.utils.data.Dataset):
             self._hand_model = HandModel.from_dir(self.mano_dir)
         return self._hand_model
 
-    def _sample(self, i: int, img: np.ndarray) -> dict:
-        it = self.items[i]
+    def sample(self, i: int, img: np.ndarray) -> dict:
+        """Item ``i`` cropped from its decoded image ``img (H,W,3) uint8``: the keys of :func:`handflow.data.samples.crop_sample`."""
         H, W = img.shape[:2]
-        g = self.geometry(i, (H, W))
-        image = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float() / 255.0
-        crop = crop_image(image, g["box"], self.crop_px).clamp(0.0, 1.0)
-        f32 = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
-        return {
-            "image": crop,
-            "K": f32(g["K"]),
-            "K_crop": f32(g["A"] @ g["K"]),
-            "crop_affine": f32(g["A"]),
-            "joints_world_mm": f32(g["world"]),
-            "joints_cam_mm": f32(g["cam"]),
-            "joints_img_px": f32(g["img"]),
-            "joints_crop_px": f32(g["img"] @ g["A"][:2, :2].T + g["A"][:2, 2]),
-            "joint_valid": f32(g["valid"]),
-            "joint_visible": f32(g["visible"]),
-            "mano_pose": f32(g["pose"]),
-            "mano_shape": f32(g["shape"]),
-            "mano_trans_m": f32(g["trans"]),
-            "mano_valid": f32(g["mvalid"]),
-            "R": f32(g["R"]),
-            "campos_mm": f32(g["campos"]),
-            "image_hw": torch.tensor([H, W]),
-            "capture": it["capture"],
-            "seq": it["seq"],
-            "camera": it["camera"],
-            "frame": it["frame"],
-        }
+        return crop_sample(self.items[i], self.geometry(i, (H, W)), img, self.crop_px)
 
     def __getitem__(self, i: int) -> dict:
         """One sample (see the keys in the README / module docstring). A bad image raises HandflowError."""
         if not 0 <= i < len(self.items):
             raise IndexError(i)
-        return self._sample(i, load_image(self.image_path(i)))
+        return self.sample(i, load_image(self.image_path(i)))
 
     def load_full_image(self, i: int) -> np.ndarray:
         return load_image(self.image_path(i))
 
     def load_view(self, capture: int, seq: str, cam_id: str, frames: list[int] | None = None,
                   skip_bad_images: bool | None = None) -> dict:
-        """All (or the given) frames of one camera of one sequence as batched tensors (B leading).
-
-        Keys as :meth:`__getitem__` stacked, plus ``frame`` (list[int]) and ``skipped`` (list of
-        one-line messages for unreadable images, skipped when ``skip_bad_images``, else raised).
-        """
-        capture, seq, cam_id = int(capture), str(seq), str(cam_id)
-        all_frames = self.frames(capture, seq)
-        self.camera(capture, cam_id)
-        if frames is None:
-            frames = all_frames
-        skip = self.skip_bad_images if skip_bad_images is None else skip_bad_images
-        samples, used, skipped = [], [], []
-        for fr in frames:
-            i = self.index_of(capture, seq, cam_id, fr)
-            try:
-                img = load_image(self.image_path(i))
-            except HandflowError as err:
-                if not skip:
-                    raise
-                skipped.append(str(err))
-                continue
-            samples.append(self._sample(i, img))
-            used.append(fr)
-        self.skipped.extend(skipped)
-        if not samples:
-            raise NoReadableImage(f"no readable image for Capture{capture}/{seq} cam{cam_id}: {skipped[0] if skipped else 'no frames'}")
-        out = {k: torch.stack([s[k] for s in samples]) for k, v in samples[0].items() if isinstance(v, torch.Tensor)}
-        out.update(capture=capture, seq=seq, camera=cam_id, frame=used, skipped=skipped)
-        return out
+        """All (or the given) frames of one camera of one sequence as batched tensors: :func:`handflow.data.views.load_view`."""
+        return load_view(self, capture, seq, cam_id, frames, skip_bad_images)
 
     def image_hw(self, i: int) -> tuple[int, int]:
         """``(H, W)`` px of item ``i``: from data.json, or by decoding the image when it lacks them."""
@@ -457,26 +271,3 @@ class InterHandDataset(torch.utils.data.Dataset):
         if it.get("width") and it.get("height"):
             return int(it["height"]), int(it["width"])
         return tuple(self.load_full_image(i).shape[:2])
-
-
-def mano_visibility(hand_model, pose, shape, trans, mano_valid, cam: Camera, image_hw, joints_cam) -> np.ndarray:
-    """(42,) float visibility of ``joints_cam (42,3)`` against the MANO meshes rendered in ``cam``.
-
-    Hands without parameters (``mano_valid == 0``) do not occlude; their joints are tested against
-    the other hand only.
-    """
-    from handflow.data.raster import rasterize, visibility
-
-    with torch.no_grad():
-        t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)[None]  # noqa: E731
-        verts = hand_model.mesh_from_mano(t(pose), t(shape), t(trans))[0]  # (2,V,3) mm world
-        faces = torch.as_tensor(np.asarray(hand_model.faces), dtype=torch.long)
-        V = verts.shape[1]
-        keep = [h for h in range(2) if mano_valid[h] > 0]
-        vs = torch.cat([verts[h] for h in keep], 0).double()
-        fs = torch.cat([faces[h] + k * V for k, h in enumerate(keep)], 0)
-        labels = torch.cat([torch.full((faces.shape[1],), h, dtype=torch.long) for h in keep])
-        vc = cam.world_to_cam(vs)
-        frags = rasterize(vc[None], fs, torch.as_tensor(cam.K), image_hw, labels)
-        vis = visibility(torch.as_tensor(joints_cam)[None], frags, torch.as_tensor(cam.K), torch.as_tensor(JOINT_HAND))[0]
-    return vis.numpy().astype(np.float64)

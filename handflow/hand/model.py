@@ -161,7 +161,7 @@ class HandModel(nn.Module):
                  regressor_path: str | os.PathLike | None = None) -> "HandModel":
         """Load ``MANO_RIGHT.pkl``/``MANO_LEFT.pkl`` from ``mano_dir`` (None: the synthetic default)."""
         if mano_dir is None:
-            from handflow.hand.synth_mano import default_mano_dir
+            from handflow.synth.mano import default_mano_dir
 
             mano_dir = default_mano_dir()
         right, left = load_mano_dir(mano_dir)

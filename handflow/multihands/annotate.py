@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from handflow.data.interhand import InterHandDataset, annotation_digest
+from handflow.data.index import annotation_digest
+from handflow.data.interhand import InterHandDataset
 from handflow.hand.model import hand_model_digest
 from handflow.multihands.config import MultiHandsConfig
 from handflow.multihands.criteria import CRITERIA, Plausibility

@@ -108,7 +108,7 @@ def test_ddp_two_gloo_processes_keep_parameters_identical(tmp_path, tiny_train_c
 def test_training_split_from_a_larger_synthetic_capture(tmp_path, tiny_train_config, tiny_data_root, monkeypatch):
     """``[data.synth]``: the training split comes from a capture generated with those sizes, validation from
     the embedded default's (both stand-ins here: the tiny capture and a second, smaller one)."""
-    import handflow.data.synth as synth
+    import handflow.synth.capture as synth
 
     big_cfg = synth.SynthConfig(**{**synth.to_dict(_tiny_synth(tiny_data_root)), "train_frames": 5, "seed": 5})
     big = synth.synthesize(big_cfg, tmp_path / "big")
@@ -145,7 +145,7 @@ def test_training_split_from_a_larger_synthetic_capture(tmp_path, tiny_train_con
 def _tiny_synth(root):
     import json
 
-    from handflow.data.synth import SynthConfig
+    from handflow.synth.capture import SynthConfig
 
     return SynthConfig(**json.loads((root / "viewselect_synth.json").read_text())["config"])
 

@@ -84,7 +84,7 @@ def test_annotate_writes_resumes_and_recomputes_on_a_new_config(tiny_data_root, 
     # the annotations drawn; a sequence without a file is a one-line error
     png = tmp_path / "ann.png"
     show = ["data", "show", "--data-root", root, "--sequence", f"Capture0/{SEQ}", "--camera", "400002", "--annotations"]
-    from handflow.hand.synth_mano import default_mano_dir
+    from handflow.synth.mano import default_mano_dir
 
     code, out, err = _cli([*show, "--out", png, "--mano-dir", default_mano_dir()], monkeypatch, capsys)
     assert code == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", err

@@ -16,7 +16,8 @@ import json
 import pytest
 import torch
 
-from handflow.data.interhand import InterHandDataset, annotation_path
+from handflow.data.index import annotation_path
+from handflow.data.interhand import InterHandDataset
 from handflow.hand.model import HandModel
 from handflow.metrics import mpjpe, sample_std
 from handflow.model.registry import load_model

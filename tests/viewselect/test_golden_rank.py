@@ -68,7 +68,7 @@ def _stats(a) -> dict:
 
 def outputs(data_root: Path, model_path: Path) -> dict:
     """The key outputs of the tiny run, in the layout of ``data/rank_golden.json``."""
-    from handflow.data.interhand import annotation_digest
+    from handflow.data.index import annotation_digest
     from viewselect.engine import RankConfig
     from viewselect.rank import RankRequest, run_rank
 
@@ -120,7 +120,7 @@ if __name__ == "__main__":  # rewrite the stored values (only when the tiny capt
     import os
     import tempfile
 
-    from handflow.data.synth import load_synth_config, synthesize
+    from handflow.synth.capture import load_synth_config, synthesize
 
     REPO = Path(__file__).resolve().parents[2]
     with tempfile.TemporaryDirectory() as tmp:

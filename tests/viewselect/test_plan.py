@@ -30,7 +30,7 @@ def test_joint_coverage_counts_cameras_per_joint_frame():
 def test_rendered_rig_matches_the_embedded_capture(tiny_data_root, tmp_path):
     """The dome's own cameras through the plan renderer give the embedded capture's images, byte for byte."""
     from handflow.data.interhand import InterHandDataset
-    from handflow.data.render_rig import render_rig_capture
+    from handflow.synth.render_rig import render_rig_capture
 
     ds = InterHandDataset(tiny_data_root, "test")
     cams = {c: ds.camera(0, c) for c in ds.camera_ids(0)[:2]}

@@ -181,7 +181,7 @@ def test_cache_invalidated_by_another_hand_model(tmp_path, tiny_data_root, tiny_
     """Another --mano-dir gives the numbers of an empty cache, never the previous hand model's."""
     import pickle
 
-    from handflow.hand.synth_mano import build_synthetic_mano
+    from handflow.synth.mano import build_synthetic_mano
 
     right, left = build_synthetic_mano(0)
     other = tmp_path / "mano"

@@ -11,7 +11,8 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from handflow.data.rig import dome_rig, rig_angles, rig_axes, rig_center
+from handflow.geometry.rig import rig_angles, rig_axes, rig_center
+from handflow.synth.rig import dome_rig
 from viewselect.engine import RankConfig
 from viewselect.rank import RankRequest, run_rank
 

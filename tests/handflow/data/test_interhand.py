@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from handflow.data.interhand import InterHandDataset, annotation_path
-from handflow.data.motions import TEST_SEQUENCES
+from handflow.data.index import annotation_path
+from handflow.data.interhand import InterHandDataset
+from handflow.synth.motions import TEST_SEQUENCES
 from handflow.errors import HandflowError
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from handflow.data.raster import rasterize, shade, visibility
+from handflow.data.raster import rasterize, visibility
 
 K = torch.tensor([[200.0, 0.0, 50.0], [0.0, 200.0, 40.0], [0.0, 0.0, 1.0]])
 
@@ -67,19 +67,6 @@ def test_visibility_front_hand_occludes_back_hand():
     # a same-hand surface far in front occludes too (tolerance exceeded)
     vis2 = visibility(torch.tensor([[[0.0, 0.0, 530.0]]], dtype=torch.float64), fr, K.double(), torch.tensor([0]))
     assert not bool(vis2[0, 0])
-
-
-def test_shading_range_and_batch():
-    v, f = _box([0, 0, 500], [60, 60, 60])
-    verts = torch.stack([v, v + torch.tensor([10.0, 0, 0], dtype=torch.float64)]).float()
-    fr = rasterize(verts, f, K, (80, 100))
-    rgb = shade(fr, verts, f, torch.full((2, 8, 3), 0.8), torch.tensor([[0.0, 0.0, -1.0]] * 2),
-                torch.ones(2, 3), torch.tensor([0.3, 0.3]))
-    assert rgb.shape == (2, 80, 100, 3)
-    assert rgb[fr.mask].min() >= 0.3 * 0.8 - 1e-5 and rgb.max() <= 1.0
-    assert (rgb[~fr.mask] == 0).all()
-    # the face looking at the camera under a frontal light is bright
-    assert rgb[0, 40, 50].mean() > 0.9
 
 
 def test_depth_at_pixels_equals_the_z_buffer():

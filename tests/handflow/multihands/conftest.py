@@ -12,7 +12,7 @@ SMALL_WALK = dict(per_image=8, iterations=3, proposals=32)
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
     """The walk is many small tensor operations: on shared cores two intra-op threads were measured
-    ~20x slower than one (same reason :func:`handflow.data.synth.synthesize` runs single-threaded)."""
+    ~20x slower than one (same reason :func:`handflow.synth.capture.synthesize` runs single-threaded)."""
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from handflow.data.rig import RIG_CENTER_MM, camera_ids, dome_rig, random_rig
+from handflow.synth.rig import RIG_CENTER_MM, camera_ids, dome_rig, random_rig
 
 
 def test_dome_has_140_cameras_around_the_hands():
@@ -30,7 +30,7 @@ def test_rigs_deterministic_and_distinct():
 
 
 def test_dome_angles_from_cameras_alone():
-    from handflow.data.rig import dome_angles, rig_center, rig_up
+    from handflow.geometry.rig import dome_angles, rig_center, rig_up
 
     rig = dome_rig()
     assert np.linalg.norm(rig_center(rig.cameras) - RIG_CENTER_MM) < 15

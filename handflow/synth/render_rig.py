@@ -1,8 +1,8 @@
 """The default test motions as a proposed rig would see them, written in the InterHand2.6M layout.
 
 ``render_rig_capture(cameras, image_hw, frames)`` renders the seven test sequences of the embedded
-capture (:data:`handflow.data.motions.TEST_SEQUENCES`: same motions, same two subjects and skin as
-:func:`handflow.data.synth.synthesize` for the same seed) through every camera of the given rig, and
+capture (:data:`handflow.synth.motions.TEST_SEQUENCES`: same motions, same two subjects and skin as
+:func:`handflow.synth.capture.synthesize` for the same seed) through every camera of the given rig, and
 writes a ``test`` split that :class:`handflow.data.interhand.InterHandDataset` reads like any
 capture — so ``rank``'s engine scores it unchanged. Only the cameras (and their image sizes)
 differ from the default capture.
@@ -25,11 +25,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from handflow.data.rig import Rig, camera_angles, rig_center
-from handflow.data.synth import (SYNTH_VERSION, SplitWriter, SynthConfig, cache_dir, mano_digests, publish,
-                                 render_test_split)
+from handflow.cache import cache_dir
 from handflow.errors import HandflowError
 from handflow.geometry.camera import Camera
+from handflow.geometry.rig import camera_angles, rig_center
+from handflow.synth.capture import SYNTH_VERSION, SplitWriter, SynthConfig, mano_digests, publish, render_test_split
+from handflow.synth.rig import Rig
 
 MANIFEST = "viewselect_plan.json"
 
@@ -84,7 +85,7 @@ def _render(cameras, image_hw, frames: int, seed: int, root: Path) -> Path:
         writer = SplitWriter(tmp, "test")  # the embedded capture's writer: the same layout, byte for byte
         render_test_split(writer, HandModel.from_dir(None), cfg, rig, image_hw, "rendering the rig:")
         splits = {"test": writer.finish()}
-        manifest = {"generator": "handflow.data.render_rig", "version": SYNTH_VERSION, "seed": seed,
+        manifest = {"generator": "handflow.data.render_rig",  # fixed: part of the capture's bytes "version": SYNTH_VERSION, "seed": seed,
                     "frames": frames, "cameras": len(cameras), "splits": splits}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
         return publish(tmp, root, MANIFEST)

@@ -33,8 +33,8 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from handflow.data.rig import RIG_CENTER_MM
 from handflow.keypoints import WRIST_IN_HAND
+from handflow.synth.rig import RIG_CENTER_MM
 
 # MANO joint indices (1..15) of each finger, proximal -> distal, and the InterHand index of the joint
 # base -> tip within one hand (see handflow/data/interhand.py for the order).
@@ -112,7 +112,7 @@ def _prior_arrays(hand_model) -> dict[str, np.ndarray]:
 
         d = getattr(hand_model, "mano_dir", None)
         if d is None:
-            from handflow.hand.synth_mano import default_mano_dir
+            from handflow.synth.mano import default_mano_dir
 
             d = default_mano_dir()
         files = [Path(d) / "MANO_RIGHT.pkl", Path(d) / "MANO_LEFT.pkl"]

@@ -20,16 +20,17 @@ valid 2D joints (the release's boxes come from its annotation tool), ``hand_type
 ``interacting`` with ``hand_type_valid = 1`` when more than 30 joints are valid (``DATASET.md``'s rule).
 
 Splits and ids: ``test`` holds ``Capture0`` (4 sequences) and ``Capture1`` (3), all seen by the
-same 140-camera dome (:func:`handflow.data.rig.dome_rig`), every camera rendering every frame;
+same 140-camera dome (:func:`handflow.synth.rig.dome_rig`), every camera rendering every frame;
 ``train`` holds ``Capture2 … Capture{1+train_captures}``, each a new subject on its own random rig
-(:func:`handflow.data.rig.random_rig`), each frame rendered by ``train_cameras_per_frame`` random
+(:func:`handflow.synth.rig.random_rig`), each frame rendered by ``train_cameras_per_frame`` random
 cameras of that rig; ``val`` holds one more capture built like a training capture. Capture numbers
 are unique over the splits. Frame ids count from 10000 within a capture, so they are unique within
 a capture (as in the release).
 
 Images: default 168 x 256 (W x H, portrait), i.e. InterHand2.6M's 334 x 512 halved, with the
-intrinsics scaled by the same factor (:func:`handflow.data.rig.scaled_intrinsics`). Rendered with
-the torch z-buffer of :mod:`handflow.data.raster`: Lambert + ambient shading, a random light
+intrinsics scaled by the same factor (:func:`handflow.synth.rig.scaled_intrinsics`). Rendered with
+the torch z-buffer of :mod:`handflow.data.raster` and the shading of :mod:`handflow.synth.appearance`:
+Lambert + ambient shading, a random light
 (direction and colour) per image, per-hand skin tones drawn per subject, a different random
 background per image, Gaussian pixel noise, JPEG quality ``jpeg_quality`` (fixed; no timestamps, so
 the same seed gives the same bytes on the same software stack).
@@ -53,24 +54,16 @@ import numpy as np
 import torch
 from PIL import Image
 
+from handflow.cache import cache_dir
 from handflow.config import load_config, to_dict
-from handflow.data import motions
-from handflow.keypoints import JOINT_HAND, N_JOINTS
-from handflow.data.raster import (
-    VISIBILITY_TOL_MM,
-    noise_like,
-    random_background,
-    random_lighting,
-    random_skin,
-    rasterize,
-    shade,
-    skin_albedo,
-    visibility,
-)
-from handflow.data.rig import Rig, dome_rig, random_rig
+from handflow.data.raster import VISIBILITY_TOL_MM, rasterize, visibility
 from handflow.errors import HandflowError
 from handflow.geometry.camera import Camera
+from handflow.keypoints import JOINT_HAND, N_JOINTS
 from handflow.progress import track
+from handflow.synth import motions
+from handflow.synth.appearance import noise_like, random_background, random_lighting, random_skin, shade, skin_albedo
+from handflow.synth.rig import Rig, dome_rig, random_rig
 
 SYNTH_VERSION = "1"
 MANIFEST = "viewselect_synth.json"
@@ -124,10 +117,6 @@ def load_synth_config(path: str | os.PathLike) -> SynthConfig:
 
 def config_digest(cfg: SynthConfig) -> str:
     return hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode()).hexdigest()[:10]
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("VIEWSELECT_CACHE") or Path.home() / ".cache" / "viewselect")
 
 
 def default_data_root(cfg: SynthConfig | None = None) -> Path:
@@ -446,7 +435,7 @@ def _synthesize(cfg: SynthConfig | None, root: str | os.PathLike | None, overwri
                           prior, n_verts, f"synth val Capture{c}")
         splits["val"] = w.finish()
         manifest = {
-            "generator": "handflow.data.synth",
+            "generator": "handflow.data.synth",  # the generator's name when the layout was fixed: part of the bytes
             "version": SYNTH_VERSION,
             "seed": cfg.seed,
             "config": to_dict(cfg),
@@ -467,7 +456,7 @@ def mano_digests(mano_dir: str | os.PathLike | None = None) -> dict:
     from handflow.io import file_digest
 
     if mano_dir is None:
-        from handflow.hand.synth_mano import default_mano_dir
+        from handflow.synth.mano import default_mano_dir
 
         mano_dir = default_mano_dir()
     return {p.name: file_digest(p) for p in sorted(Path(mano_dir).glob("MANO_*.pkl"))}

@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from handflow.config import to_dict
-from handflow.data import motions
-from handflow.data import synth as synth_mod
+from handflow.synth import motions
+from handflow.synth import capture as synth_mod
 from handflow.data.interhand import InterHandDataset
 from handflow.keypoints import JOINT_HAND
 from handflow.data.raster import rasterize, visibility
-from handflow.data.rig import RIG_CENTER_MM
-from handflow.data.synth import (
+from handflow.synth.rig import RIG_CENTER_MM
+from handflow.synth.capture import (
     MANIFEST,
     SynthConfig,
     default_data_root,

@@ -14,7 +14,8 @@ a small focal (+-3 %) and principal-point (+-2 % of the size) jitter, as a calib
 
 Camera ids are strings shaped like InterHand2.6M's (``"400002"``, ``"400003"``, ..., then
 ``"410001"``, ...). Azimuth is measured in the world XY plane from +X towards +Y, elevation from
-the XY plane towards +Z, both of the camera position seen from the rig centre, in degrees.
+the XY plane towards +Z, both of the camera position seen from the rig centre, in degrees
+(:func:`handflow.geometry.rig.camera_angles`; the frame of any rig is in :mod:`handflow.geometry.rig`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 
 from handflow.errors import HandflowError
 from handflow.geometry.camera import Camera, look_at
+from handflow.geometry.rig import camera_angles
 
 RIG_CENTER_MM = np.array([0.0, 0.0, 1000.0])
 DOME_CAMERAS = 140
@@ -74,14 +76,6 @@ def scaled_intrinsics(image_hw: tuple[int, int]) -> tuple[float, np.ndarray]:
     h, w = image_hw
     scale = h / FULL_RES_HW[0]
     return FULL_RES_FOCAL_PX * scale, np.array([(w - 1) / 2.0, (h - 1) / 2.0])
-
-
-def camera_angles(campos_mm: np.ndarray, center_mm: np.ndarray = RIG_CENTER_MM) -> tuple[float, float]:
-    """(azimuth, elevation) in degrees of a camera position seen from ``center_mm``."""
-    d = np.asarray(campos_mm, float) - np.asarray(center_mm, float)
-    az = float(np.degrees(np.arctan2(d[1], d[0])) % 360.0)
-    el = float(np.degrees(np.arcsin(np.clip(d[2] / np.linalg.norm(d), -1.0, 1.0))))
-    return az, el
 
 
 def _make_camera(
@@ -163,77 +157,3 @@ def random_rig(
         cams[cid] = cam
         az[cid], el[cid] = camera_angles(cam.campos_mm, center_mm)
     return Rig(cams, az, el, tuple(image_hw), np.asarray(center_mm, float).copy())
-
-
-def rig_center(cameras: dict[str, Camera]) -> np.ndarray:
-    """(3,) the point closest (least squares) to every camera's optical axis: the rig's centre of
-    attention, for real rigs whose centre is not known."""
-    A = np.zeros((3, 3))
-    b = np.zeros(3)
-    for cam in cameras.values():
-        d = cam.optical_axis_world
-        P = np.eye(3) - np.outer(d, d)
-        A += P
-        b += P @ cam.campos_mm
-    return np.linalg.lstsq(A, b, rcond=None)[0]
-
-
-def rig_up(cameras: dict[str, Camera]) -> np.ndarray:
-    """(3,) unit world "up" estimated as the mean image-up direction (camera -Y) of the cameras."""
-    up = -np.mean([cam.R[1] for cam in cameras.values()], axis=0)
-    return up / max(np.linalg.norm(up), 1e-12)
-
-
-def dome_angles(cameras: dict[str, Camera], center_mm: np.ndarray | None = None,
-                up: np.ndarray | None = None) -> dict[str, tuple[float, float]]:
-    """``{camera id: (azimuth_deg, elevation_deg)}`` of each camera seen from ``center_mm`` with
-    elevation measured towards ``up``. Defaults: :func:`rig_center` and :func:`rig_up` (for real
-    rigs); for the synthetic rig pass ``RIG_CENTER_MM`` and ``(0, 0, 1)`` to get :class:`Rig`'s angles.
-    Azimuth is measured around ``up`` from the world X axis projected on the horizontal plane."""
-    c = rig_center(cameras) if center_mm is None else np.asarray(center_mm, float)
-    u = rig_up(cameras) if up is None else np.asarray(up, float) / np.linalg.norm(up)
-    x = np.array([1.0, 0.0, 0.0]) - u * u[0]
-    if np.linalg.norm(x) < 1e-6:
-        x = np.array([0.0, 1.0, 0.0]) - u * u[1]
-    x /= np.linalg.norm(x)
-    y = np.cross(u, x)
-    out = {}
-    for cid, cam in cameras.items():
-        d = cam.campos_mm - c
-        d = d / np.linalg.norm(d)
-        out[cid] = (float(np.degrees(np.arctan2(d @ y, d @ x)) % 360.0),
-                    float(np.degrees(np.arcsin(np.clip(d @ u, -1.0, 1.0)))))
-    return out
-
-
-def rig_axes(cameras: dict[str, Camera]) -> np.ndarray:
-    """(3, 3) orthonormal rows ``(x, y, up)`` of a rig, from its cameras alone (any world frame).
-
-    ``up`` is :func:`rig_up` (the mean image-up direction: InterHand2.6M's image y points down, so
-    up is minus the mean camera y axis, ``-mean(R[1])``); ``x`` is the horizontal direction
-    (perpendicular to ``up``) from :func:`rig_center` to the first camera by id, so that camera is at
-    azimuth 0; ``y = up x x`` (azimuth grows counter-clockwise seen from above). Rotating the whole
-    rig rotates these axes with it.
-    """
-    u = rig_up(cameras)
-    c = rig_center(cameras)
-    for cid in sorted(cameras):
-        d = cameras[cid].campos_mm - c
-        x = d - u * (d @ u)
-        if np.linalg.norm(x) > 1e-6 * max(np.linalg.norm(d), 1.0):
-            x = x / np.linalg.norm(x)
-            return np.stack([x, np.cross(u, x), u])
-    raise HandflowError("cannot derive a horizontal axis: every camera sits on the rig's up axis")
-
-
-def rig_angles(cameras: dict[str, Camera], center_mm: np.ndarray) -> dict[str, tuple[float, float, float]]:
-    """``{camera id: (azimuth_deg, elevation_deg, distance_mm)}`` of each camera seen from ``center_mm``
-    in the rig's own frame (:func:`rig_axes`): the same numbers whatever way the world is oriented."""
-    axes = rig_axes(cameras)
-    out = {}
-    for cid, cam in cameras.items():
-        d = axes @ (cam.campos_mm - np.asarray(center_mm, float))
-        r = float(np.linalg.norm(d))
-        out[cid] = (float(np.degrees(np.arctan2(d[1], d[0])) % 360.0),
-                    float(np.degrees(np.arcsin(np.clip(d[2] / max(r, 1e-12), -1.0, 1.0)))), r)
-    return out

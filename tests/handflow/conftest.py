@@ -1,6 +1,6 @@
 import pytest
 
-from handflow.hand.synth_mano import write_synthetic_mano
+from handflow.synth.mano import write_synthetic_mano
 
 
 @pytest.fixture(scope="session")
