@@ -77,7 +77,7 @@ def _setup():
     from handflow.data.synth import ensure_default_data
     from handflow.hand.model import HandModel
     from handflow.model.registry import load_model, model_digest
-    from viewselect.rank import DEFAULT_MODEL
+    from viewselect.rank_pipeline import DEFAULT_MODEL
 
     model, _ = load_model(DEFAULT_MODEL, HandModel.from_dir(), torch.device("cpu"))
     root = ensure_default_data()

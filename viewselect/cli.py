@@ -374,7 +374,7 @@ def _rank_request(*, sequence: str, data_root, split: str, model, compare_model,
                   alignment: str = "global", bootstrap: int = 1000, error_vs_cameras: bool = False):
     """The ``RankRequest`` that ``rank`` and ``report`` share, from their command-line values."""
     from viewselect.engine import RankConfig
-    from viewselect.rank import RankRequest
+    from viewselect.rank_pipeline import RankRequest
 
     text = lambda p: str(p) if p else None  # noqa: E731
     return RankRequest(
@@ -382,7 +382,7 @@ def _rank_request(*, sequence: str, data_root, split: str, model, compare_model,
         compare_model=text(compare_model), mano_dir=text(mano_dir),
         cameras=[c.strip() for c in cameras.split(",") if c.strip()] if cameras else None,
         drop=drop, keep=keep, max_ambiguity_mm=max_ambiguity, strategy=strategy, alignment=alignment,
-        rank=RankConfig(samples=samples, frames=frames, seed=seed), device=device,
+        engine=RankConfig(samples=samples, frames=frames, seed=seed), device=device,
         bootstrap_resamples=bootstrap, error_vs_cameras=error_vs_cameras,
     )
 
@@ -413,7 +413,7 @@ def rank(
     """Rank the cameras of a capture by HandFlowNet ambiguity; MPJPE, regret and the drop list.
 
     Without --drop / --keep / --max-ambiguity the drop list comes from the default rule (README)."""
-    from viewselect.rank import run_rank
+    from viewselect.rank_pipeline import run_rank
     from viewselect.tables import write_rank_result
     from viewselect.terminal import print_rank
 

@@ -215,7 +215,7 @@ def evaluate_views(model: PoseModel, model_key: str, dataset: InterHandDataset, 
 
 
 def view_table(records: list[ViewRecord], dataset: InterHandDataset) -> pd.DataFrame:
-    """Per-(sequence, camera) table for :func:`viewselect.ranking.rank_views`, with camera geometry."""
+    """Per-(sequence, camera) table for :func:`viewselect.rank_stats.rank_views`, with camera geometry."""
     # One centre for the whole selection (where the rig looks), so a camera's angles are the same in
     # every sequence and capture and reach the camera-level table. Angles are in the rig's own frame (up:
     # the cameras' mean image-up; azimuth 0: the first camera), from all cameras of the selected captures,

@@ -166,7 +166,7 @@ def write_rank_tables(
     error_vs_cameras: :func:`viewselect.subsets.subset_curves`' table, written as
     ``error_vs_cameras.csv`` with the others (same all-or-nothing rule) when given.
 
-    cameras / sequences / summary / drop_list: the fields of :class:`viewselect.ranking.RankResult`.
+    cameras / sequences / summary / drop_list: the fields of :class:`viewselect.rank_stats.RankResult`.
     provenance: JSON-able dict (config, model, data, version …) recorded in the XLSX and JSON;
     ``version`` is added when absent. extra: more JSON-able content for ``summary.json`` (e.g. the
     triangulation comparison).
@@ -232,7 +232,7 @@ def write_rank_tables(
 
 def write_rank_result(out_dir: str | os.PathLike, result, provenance: dict, extra: dict | None = None,
                       error_vs_cameras: pd.DataFrame | None = None):
-    """:func:`write_rank_tables` for a :class:`viewselect.ranking.RankResult`."""
+    """:func:`write_rank_tables` for a :class:`viewselect.rank_stats.RankResult`."""
     return write_rank_tables(
         out_dir,
         cameras=result.cameras,

@@ -10,7 +10,7 @@ from openpyxl import load_workbook
 
 import viewselect.tables as tables
 from handflow.errors import HandflowError
-from viewselect.ranking import rank_views
+from viewselect.rank_stats import rank_views
 from viewselect.tables import FILES, display_header, write_rank_result
 
 ROWS = [
