@@ -30,6 +30,7 @@ import torch
 
 from handflow.data.interhand import InterHandDataset, NoReadableImage, annotation_digest
 from handflow.data.rig import rig_angles
+from handflow.data.selection import pick_frames
 from handflow.errors import HandflowError
 from handflow.hand.model import hand_model_digest
 from handflow.metrics import mpjpe, sample_std
@@ -47,7 +48,7 @@ from viewselect.viewcache import ViewCache, cache_key, images_stamp
 @dataclass(frozen=True)
 class RankConfig:
     samples: int = 100  # poses sampled per image
-    frames: int | None = None  # at most this many frames per sequence (evenly spaced); None = all
+    frames: int | None = None  # --frames: N evenly spaced per sequence (handflow.data.selection.pick_frames); None = all
     batch_images: int = 96  # images per model call (frames of several cameras together)
     seed: int = 0
     # flow rows (image x sample) per chunk: bounds memory (flow activations, lifted joints) whatever
@@ -61,13 +62,6 @@ class RankConfig:
             raise HandflowError(f"--frames must be at least 1, found {self.frames}")
         if self.chunk_rows < 1:
             raise HandflowError(f"chunk_rows must be at least 1, found {self.chunk_rows}")
-
-
-def pick_frames(frames: list[int], limit: int | None) -> list[int]:
-    if limit is None or limit >= len(frames):
-        return list(frames)
-    idx = np.linspace(0, len(frames) - 1, limit).round().astype(int)
-    return [frames[i] for i in idx]
 
 
 @torch.inference_mode()
@@ -263,5 +257,4 @@ def triangulation_scenes(records: list[ViewRecord], dataset: InterHandDataset) -
     return scenes
 
 
-__all__ = ["RankConfig", "evaluate_views", "evaluate_batch", "view_table", "triangulation_scenes",
-           "pick_frames"]
+__all__ = ["RankConfig", "evaluate_views", "evaluate_batch", "view_table", "triangulation_scenes"]

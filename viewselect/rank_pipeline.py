@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 
 from handflow.data.interhand import InterHandDataset
-from handflow.data.selection import select_sequences
 from handflow.errors import HandflowError
 from handflow.provenance import provenance
 from viewselect.bootstrap import DEFAULT_RESAMPLES, BootstrapResult, bootstrap, interval_columns, stats_from_records
@@ -193,7 +192,7 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
     # only the selected sequences' rows are read (the split's annotation index, built on first use)
     ds = InterHandDataset(root, req.split, selection=req.sequence, crop_px=crop_px, mano_dir=req.mano_dir,
                           skip_bad_images=True)
-    pairs = select_sequences(req.sequence, ds.available())
+    pairs = ds.sequences()  # what --sequence resolved to (handflow.data.selection, applied by the dataset)
     check_counts(req, len(_scored_cameras(ds, pairs, req.cameras)))
     key = model_digest(model)
     skipped_views: list[SkippedView] = []
@@ -209,7 +208,7 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
     if req.compare_model:
         base, _ = load_model(resolve_model_path(req.compare_model), hand_model, device)
         if base.cfg.crop_px != crop_px:
-            ds_base = InterHandDataset(root, req.split, selection=req.sequence, crop_px=base.cfg.crop_px,
+            ds_base = InterHandDataset(root, req.split, selection=pairs, crop_px=base.cfg.crop_px,
                                        mano_dir=req.mano_dir, skip_bad_images=True)
         else:
             ds_base = ds
