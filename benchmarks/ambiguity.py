@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from handflow.data.interhand import InterHandDataset
-from handflow.data.synth import ensure_default_data
+from handflow.synth.capture import ensure_default_data
 from handflow.hand.model import HandModel
 from handflow.io import write_text
 from handflow.metrics import joint_sample_std, mpjpe, sample_std

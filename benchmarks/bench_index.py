@@ -60,7 +60,7 @@ out["files_mib"] = sum(p.stat().st_size for p in root.glob("*.json")) / 2**20
 _RANK = """
 import viewselect.engine as engine
 from viewselect.engine import RankConfig
-from viewselect.rank import RankRequest, run_rank
+from viewselect.rank_pipeline import RankRequest, run_rank
 real = engine.evaluate_batch
 def first(*a, **k):
     r = real(*a, **k)
@@ -69,7 +69,7 @@ def first(*a, **k):
     return r
 engine.evaluate_batch = first
 res = run_rank(RankRequest(sequence=os.environ["BENCH_SEQUENCE"], data_root=os.environ["BENCH_ROOT"],
-                           rank=RankConfig(samples=100)))
+                           engine=RankConfig(samples=100)))
 out["views"] = len(res.views)
 out["ambiguity_mean_mm"] = float(res.views["ambiguity_mm"].mean())
 """

@@ -33,7 +33,7 @@ def _setup(n_views: int):
     from handflow.hand.model import HandModel
     from handflow.model.registry import build_model, load_model
     from handflow.train import load_train_config
-    from viewselect.rank import DEFAULT_MODEL
+    from viewselect.rank_pipeline import DEFAULT_MODEL
 
     hm = HandModel.from_dir()
     if DEFAULT_MODEL.is_file():

@@ -73,16 +73,15 @@ def bf16_flow(model):
 
 def _setup():
     from handflow.data.interhand import InterHandDataset
-    from handflow.data.selection import select_sequences
     from handflow.synth.capture import ensure_default_data
     from handflow.hand.model import HandModel
     from handflow.model.registry import load_model, model_digest
-    from viewselect.rank import DEFAULT_MODEL
+    from viewselect.rank_pipeline import DEFAULT_MODEL
 
     model, _ = load_model(DEFAULT_MODEL, HandModel.from_dir(), torch.device("cpu"))
     root = ensure_default_data()
     ds = InterHandDataset(root, "test", crop_px=model.cfg.crop_px, skip_bad_images=True)
-    return model, model_digest(model), ds, select_sequences("Capture0-1", ds.available())
+    return model, model_digest(model), ds, ds.sequences()
 
 
 def stability(model, key, ds, pairs) -> dict:

@@ -24,7 +24,9 @@ from handflow.progress import track
 
 KEYS = ("image", "K_crop", "joints_cam_mm", "joints_crop_px", "joint_valid", "joint_visible", "R", "campos_mm",
         "mano_pose", "mano_shape", "mano_trans_m")
-PRELOAD_VERSION = 3  # bump whenever the stored ground truth y changes meaning
+# bump whenever the stored ground truth y, or which images a key selects, changes meaning
+# (4: --frames / max_frames picks N evenly spaced frames per sequence, no longer the first N)
+PRELOAD_VERSION = 4
 
 
 def _multihands_digest(root: Path, split: str) -> str:
@@ -51,7 +53,7 @@ def open_split(root: str | Path, split: str, crop_px: int, hand_model, selection
     :mod:`handflow.data.store`). It is built streaming, ``chunk`` images at a time, so building and training
     take memory for a chunk or a batch, never for the split. Images where a hand has no MANO parameters
     cannot give a ground-truth ``y`` and are skipped (``meta["skipped_no_mano"]``). ``max_images`` takes an
-    evenly spaced subset, ``max_frames`` the first frames of each sequence.
+    evenly spaced subset, ``max_frames`` N evenly spaced frames of each sequence (``--frames``).
 
     ``annotations > 1`` also stores up to that many MultiHands annotations per image (``viewselect
     annotate``; ground truth first): ``ann_y (N,A,218)``, ``ann_joints_cam_mm (N,A,42,3)`` and ``ann_mask (N,A)``

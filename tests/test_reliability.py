@@ -116,7 +116,7 @@ def test_shipped_model_still_loads():
     where it has one) and builds a HandFlowNet that turns an image into finite two-hand keypoints."""
     from handflow.hand.model import HandModel
     from handflow.model.registry import load_model
-    from viewselect.rank import DEFAULT_MODEL
+    from viewselect.rank_pipeline import DEFAULT_MODEL
 
     assert DEFAULT_MODEL.is_file(), f"the shipped model {DEFAULT_MODEL} is missing"
     model, _ = load_model(DEFAULT_MODEL, HandModel.from_dir())

@@ -6,7 +6,7 @@ of N/G samples, and each frame's mode MPJPE (three alignments). From those, one 
 resample — without running the model again — is drawn as:
 
 1. **sequences**: S sequences drawn with replacement (each sequence weighs equally, as in
-   :func:`viewselect.ranking.camera_ranking`);
+   :func:`viewselect.rank_stats.camera_ranking`);
 2. **frames**: within each drawn sequence, its F frames drawn with replacement — the same frames
    for every camera (paired), so a hard frame is hard for all cameras at once;
 3. **pose samples**: for every (view, frame), its G sample groups drawn with replacement; the
@@ -151,7 +151,7 @@ class BootstrapResult:
             raise HandflowError(f"consensus: cannot drop {n_drop} of {C} cameras")
         if n_drop == 0:
             return np.zeros(C)
-        # order within each resample by (ambiguity, camera id), as viewselect.ranking.selection_mask:
+        # order within each resample by (ambiguity, camera id), as viewselect.rank_stats.selection_mask:
         # the last n_drop are dropped (of tied cameras, the higher id)
         amb = self.ambiguity_mm
         if np.isnan(amb).any():  # a camera no drawn sequence/frame holds: its mean over the other resamples

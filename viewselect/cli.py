@@ -49,8 +49,9 @@ CompareModel = Annotated[Optional[Path], typer.Option(
     "--compare-model", help="A baseline model whose spread is ranked alongside.")]
 ManoDir = Annotated[Optional[Path], typer.Option(
     "--mano-dir", help="Folder with MANO_RIGHT/MANO_LEFT (.pkl or .npz; default: the synthetic MANO).")]
-Frames = Annotated[Optional[int], typer.Option("--frames", help="At most this many frames per sequence (evenly spaced).")]
-FirstFrames = Annotated[Optional[int], typer.Option("--frames", help="Only the first N frames of each sequence.")]
+# --frames means one thing everywhere (handflow.data.selection.pick_frames)
+Frames = Annotated[Optional[int], typer.Option("--frames", help="N evenly spaced frames per sequence, first and last "
+                                               "included (N=1: the first frame; default: all).")]
 Cameras = Annotated[Optional[str], typer.Option("--cameras", help="Comma list of camera ids to score (default: all).")]
 Drop = Annotated[Optional[int], typer.Option("--drop", help="Drop the K most ambiguous cameras.")]
 Keep = Annotated[Optional[int], typer.Option("--keep", help="Keep K cameras.")]
@@ -144,13 +145,12 @@ def data_show(
 ) -> None:
     """Write a PNG of one frame with the projected keypoints (visible / occluded) and skeletons."""
     from handflow.data.interhand import InterHandDataset
-    from handflow.data.selection import select_sequences
     from handflow.data.show import render_annotations, render_overlay
     from handflow.synth.capture import ensure_default_data
 
     root = data_root or ensure_default_data()
     ds = InterHandDataset(root, split, selection=sequence, mano_dir=str(mano_dir) if mano_dir else None)
-    pairs = select_sequences(sequence, ds.available())
+    pairs = ds.sequences()  # what --sequence resolved to
     if len(pairs) != 1:
         raise HandflowError(f"--sequence {sequence!r} selects {len(pairs)} sequences; name one as Capture<N>/<name>")
     capture, seq = pairs[0]
@@ -185,7 +185,7 @@ def annotate(
     split: Split = "test",
     per_image: Optional[int] = typer.Option(None, help="Annotations kept per image, ground truth included (overrides the config)."),
     config: str = typer.Option("multihands", help="MultiHands config: NAME under configs/ or a TOML path."),
-    frames: FirstFrames = None,
+    frames: Frames = None,
     data_root: DataRoot = None,
     mano_dir: ManoDir = None,
     seed: Optional[int] = typer.Option(None, help="Random seed (overrides the config)."),
@@ -218,7 +218,8 @@ def annotate(
                 raise HandflowError(f"missing annotation folder: {root / 'annotations' / split}")
             index = proc.local_first(lambda: ensure_index(root, split))  # one builder per node
             sizes = index.sequence_sizes()
-            pairs = select_sequences(sequence, index.sequences()) if sequence else sorted(sizes)
+            # --sequence resolved against the index before any dataset exists: this process reads its share only
+            pairs = select_sequences(sequence, index.sequences())
             if not any(sizes.get(p, 0) for p in pairs):
                 raise HandflowError(f"no images selected in split {split!r} under {root}")
             selection = shard_sequences({p: sizes.get(p, 0) for p in pairs}, proc.rank, proc.world)
@@ -248,7 +249,7 @@ def evaluate(
     models: str = typer.Option(..., help="Checkpoints to compare: NAME=PATH,NAME=PATH (or PATH,PATH)."),
     split: Split = "test",
     sequence: SequenceOrAll = None,
-    frames: FirstFrames = None,
+    frames: Frames = None,
     samples: int = typer.Option(100, help="Samples per image for MMD and the sample std."),
     annotations: int = typer.Option(100, help="At most this many MultiHands annotations per image."),
     data_root: DataRoot = None,
@@ -316,7 +317,7 @@ def evaluate_model(
 def multihands_report(
     split: Split = "test",
     sequence: SequenceOrAll = None,
-    frames: FirstFrames = None,
+    frames: Frames = None,
     data_root: DataRoot = None,
     mano_dir: ManoDir = None,
     out: Path = typer.Option(Path("reports/multihands.md"), help="Markdown file to write."),
@@ -374,7 +375,7 @@ def _rank_request(*, sequence: str, data_root, split: str, model, compare_model,
                   alignment: str = "global", bootstrap: int = 1000, error_vs_cameras: bool = False):
     """The ``RankRequest`` that ``rank`` and ``report`` share, from their command-line values."""
     from viewselect.engine import RankConfig
-    from viewselect.rank import RankRequest
+    from viewselect.rank_pipeline import RankRequest
 
     text = lambda p: str(p) if p else None  # noqa: E731
     return RankRequest(
@@ -382,7 +383,7 @@ def _rank_request(*, sequence: str, data_root, split: str, model, compare_model,
         compare_model=text(compare_model), mano_dir=text(mano_dir),
         cameras=[c.strip() for c in cameras.split(",") if c.strip()] if cameras else None,
         drop=drop, keep=keep, max_ambiguity_mm=max_ambiguity, strategy=strategy, alignment=alignment,
-        rank=RankConfig(samples=samples, frames=frames, seed=seed), device=device,
+        engine=RankConfig(samples=samples, frames=frames, seed=seed), device=device,
         bootstrap_resamples=bootstrap, error_vs_cameras=error_vs_cameras,
     )
 
@@ -413,7 +414,7 @@ def rank(
     """Rank the cameras of a capture by HandFlowNet ambiguity; MPJPE, regret and the drop list.
 
     Without --drop / --keep / --max-ambiguity the drop list comes from the default rule (README)."""
-    from viewselect.rank import run_rank
+    from viewselect.rank_pipeline import run_rank
     from viewselect.tables import write_rank_result
     from viewselect.terminal import print_rank
 

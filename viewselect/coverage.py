@@ -3,7 +3,7 @@
 ``--keep K --strategy ambiguity|coverage``:
 
 * ``ambiguity`` keeps the K cameras with the lowest (camera-level) ambiguity, ties by camera id —
-  the same rule as ``keep=K`` in :mod:`viewselect.ranking`.
+  the same rule as ``keep=K`` in :mod:`viewselect.rank_stats`.
 * ``coverage`` is a deterministic greedy rule. Start with the least ambiguous camera; then
   repeatedly add the camera minimising
 
@@ -67,7 +67,7 @@ def keep_cameras(
     """Camera ids to keep, in the order they were chosen (best first).
 
     cameras: camera-level table with columns ``camera`` and ``ambiguity_mm`` (e.g.
-    :func:`viewselect.ranking.camera_ranking`). directions: camera id -> (3,) vector, required for
+    :func:`viewselect.rank_stats.camera_ranking`). directions: camera id -> (3,) vector, required for
     ``coverage``. ``keep`` must be in 1..C.
     """
     if strategy not in STRATEGIES:

@@ -30,6 +30,7 @@ import torch
 
 from handflow.data.index import annotation_digest
 from handflow.data.interhand import InterHandDataset
+from handflow.data.selection import pick_frames
 from handflow.data.views import NoReadableImage
 from handflow.geometry.rig import rig_angles
 from handflow.errors import HandflowError
@@ -49,7 +50,7 @@ from viewselect.viewcache import ViewCache, cache_key, images_stamp
 @dataclass(frozen=True)
 class RankConfig:
     samples: int = 100  # poses sampled per image
-    frames: int | None = None  # at most this many frames per sequence (evenly spaced); None = all
+    frames: int | None = None  # --frames: N evenly spaced per sequence (handflow.data.selection.pick_frames); None = all
     batch_images: int = 96  # images per model call (frames of several cameras together)
     seed: int = 0
     # flow rows (image x sample) per chunk: bounds memory (flow activations, lifted joints) whatever
@@ -63,13 +64,6 @@ class RankConfig:
             raise HandflowError(f"--frames must be at least 1, found {self.frames}")
         if self.chunk_rows < 1:
             raise HandflowError(f"chunk_rows must be at least 1, found {self.chunk_rows}")
-
-
-def pick_frames(frames: list[int], limit: int | None) -> list[int]:
-    if limit is None or limit >= len(frames):
-        return list(frames)
-    idx = np.linspace(0, len(frames) - 1, limit).round().astype(int)
-    return [frames[i] for i in idx]
 
 
 @torch.inference_mode()
@@ -217,7 +211,7 @@ def evaluate_views(model: PoseModel, model_key: str, dataset: InterHandDataset, 
 
 
 def view_table(records: list[ViewRecord], dataset: InterHandDataset) -> pd.DataFrame:
-    """Per-(sequence, camera) table for :func:`viewselect.ranking.rank_views`, with camera geometry."""
+    """Per-(sequence, camera) table for :func:`viewselect.rank_stats.rank_views`, with camera geometry."""
     # One centre for the whole selection (where the rig looks), so a camera's angles are the same in
     # every sequence and capture and reach the camera-level table. Angles are in the rig's own frame (up:
     # the cameras' mean image-up; azimuth 0: the first camera), from all cameras of the selected captures,
@@ -265,5 +259,4 @@ def triangulation_scenes(records: list[ViewRecord], dataset: InterHandDataset) -
     return scenes
 
 
-__all__ = ["RankConfig", "evaluate_views", "evaluate_batch", "view_table", "triangulation_scenes",
-           "pick_frames"]
+__all__ = ["RankConfig", "evaluate_views", "evaluate_batch", "view_table", "triangulation_scenes"]

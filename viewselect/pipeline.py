@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from viewselect.rank import run_rank
+from viewselect.rank_pipeline import run_rank
 from viewselect.report import ReportRequest, write_report
 
 

@@ -2,7 +2,7 @@
 
 For each rig file (:mod:`viewselect.rigfile`): render the default test motions as that rig sees
 them (:mod:`handflow.synth.render_rig`), score every camera with ``rank``'s engine and model
-(:func:`viewselect.rank.run_rank` on the rendered capture), and add
+(:func:`viewselect.rank_pipeline.run_rank` on the rendered capture), and add
 
 * **joint coverage** — for every joint of every frame, how many cameras see it (the renderer's
   depth-buffer visibility, inside the image); per joint the mean count and the share of frames seen
@@ -27,7 +27,7 @@ import pandas as pd
 from handflow.keypoints import JOINT_NAMES, N_JOINTS
 from handflow.errors import HandflowError
 from handflow.io import write_text
-from viewselect.rank import RankOutcome, RankRequest, run_rank
+from viewselect.rank_pipeline import RankOutcome, RankRequest, run_rank
 from viewselect.records import ViewRecord
 from viewselect.rigfile import PlannedRig, read_rig
 
@@ -98,7 +98,7 @@ def plan_rig(label: str, path: str, req: PlanRequest) -> RigPlan:
     hw = {c: tuple(req.image_hw) for c in rig.cameras} if req.image_hw else rig.image_hw
     root = render_rig_capture(rig.cameras, hw, frames=req.frames, seed=req.seed)
     outcome = run_rank(RankRequest(sequence="Capture0-1", data_root=str(root), model=req.model,
-                                   rank=RankConfig(samples=req.samples, seed=req.seed), device=req.device,
+                                   engine=RankConfig(samples=req.samples, seed=req.seed), device=req.device,
                                    pixel_noise_px=req.pixel_noise_px))
     cov = joint_coverage(outcome.records)
     ds = InterHandDataset(root, "test", skip_bad_images=True)

@@ -1,6 +1,6 @@
 """``viewselect report``'s content: what the ranking computed, as figures and tables for rig planners.
 
-The content is built from a :class:`~viewselect.rank.RankOutcome` alone (nothing here loads a
+The content is built from a :class:`~viewselect.rank_pipeline.RankOutcome` alone (nothing here loads a
 model or data); :mod:`viewselect.render` writes it as HTML or Markdown:
 
 * the camera dome (3D) and an azimuth/elevation map, coloured by ambiguity, dropped cameras marked;
@@ -24,8 +24,8 @@ from pathlib import Path
 
 from handflow.errors import HandflowError
 from handflow.io import write_text
-from viewselect.rank import RankOutcome, RankRequest
-from viewselect.ranking import RANKER_LABELS, random_order_curve
+from viewselect.rank_pipeline import RankOutcome, RankRequest
+from viewselect.rank_stats import RANKER_LABELS, random_order_curve
 from viewselect.records import SequenceOverlay
 from viewselect.render import Figure, ReportContent, Section, Table, render_html, write_markdown_folder
 
@@ -96,7 +96,7 @@ def _has_triangulation(outcome: RankOutcome) -> bool:
 def make_figures(outcome: RankOutcome, req: ReportRequest) -> dict[str, list[Figure]]:
     from handflow.keypoints import SKELETON
     from viewselect import figures as F
-    from viewselect.ranking import regret_vs_dropped
+    from viewselect.rank_stats import regret_vs_dropped
 
     res = outcome.result
     cams = res.cameras
@@ -109,7 +109,7 @@ def make_figures(outcome: RankOutcome, req: ReportRequest) -> dict[str, list[Fig
                            F.ranking_bars(cams))],
     }
     amb_curve = regret_vs_dropped(res.sequences, cams)
-    rnd_curve = random_order_curve(res.sequences, cams, req.random_orders, seed=req.rank.rank.seed)
+    rnd_curve = random_order_curve(res.sequences, cams, req.random_orders, seed=req.rank.engine.seed)
     figs["curves"] = [Figure("regret-vs-dropped",
                              "Regret (Global MPJPE, mm) of the average and of the best kept camera, averaged over "
                              f"sequences, as cameras are dropped most-ambiguous first vs in random order "

@@ -31,9 +31,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import polars as pl
 
 from handflow.errors import HandflowError
 from handflow.io import atomic_path
+from viewselect.rank_stats import to_polars
+
+# pandas here: the tables arrive as RankResult's pandas frames, CSV keeps pandas' float formatting
+# (the stored CSVs), and openpyxl is fed row tuples; only the Parquet file is written by polars.
 
 FILES = ("ranking.csv", "ranking.parquet", "ranking.xlsx", "summary.json")
 CURVE_FILE = "error_vs_cameras.csv"  # with rank --error-vs-cameras
@@ -166,7 +171,7 @@ def write_rank_tables(
     error_vs_cameras: :func:`viewselect.subsets.subset_curves`' table, written as
     ``error_vs_cameras.csv`` with the others (same all-or-nothing rule) when given.
 
-    cameras / sequences / summary / drop_list: the fields of :class:`viewselect.ranking.RankResult`.
+    cameras / sequences / summary / drop_list: the fields of :class:`viewselect.rank_stats.RankResult`.
     provenance: JSON-able dict (config, model, data, version …) recorded in the XLSX and JSON;
     ``version`` is added when absent. extra: more JSON-able content for ``summary.json`` (e.g. the
     triangulation comparison).
@@ -209,7 +214,7 @@ def write_rank_tables(
             current = paths["ranking.csv"]
             cameras.to_csv(tmp["ranking.csv"], index=False)
             current = paths["ranking.parquet"]
-            cameras.to_parquet(tmp["ranking.parquet"], index=False, engine="pyarrow")
+            to_polars(cameras).write_parquet(tmp["ranking.parquet"])  # polars: no pyarrow needed
             current = paths["ranking.xlsx"]
             sheets = {"cameras": cameras, "sequences": sequences, "summary": summary, "drop list": drop_sheet}
             _write_xlsx(tmp["ranking.xlsx"], sheets, provenance)
@@ -223,8 +228,8 @@ def write_rank_tables(
         if str(current) in str(err):
             raise
         raise HandflowError(f"cannot write {current}: {err}") from err
-    except (OSError, ValueError, TypeError, ImportError) as err:
-        # pyarrow/openpyxl raise a variety of types; the user needs the path and the reason.
+    except (OSError, ValueError, TypeError, ImportError, pl.exceptions.PolarsError) as err:
+        # polars/openpyxl raise a variety of types; the user needs the path and the reason.
         reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
         raise HandflowError(f"cannot write {current}: {reason}") from err
     return paths
@@ -232,7 +237,7 @@ def write_rank_tables(
 
 def write_rank_result(out_dir: str | os.PathLike, result, provenance: dict, extra: dict | None = None,
                       error_vs_cameras: pd.DataFrame | None = None):
-    """:func:`write_rank_tables` for a :class:`viewselect.ranking.RankResult`."""
+    """:func:`write_rank_tables` for a :class:`viewselect.rank_stats.RankResult`."""
     return write_rank_tables(
         out_dir,
         cameras=result.cameras,

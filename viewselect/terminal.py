@@ -7,7 +7,7 @@ import math
 from rich.console import Console
 from rich.table import Table
 
-from viewselect.ranking import RANKER_LABELS
+from viewselect.rank_stats import RANKER_LABELS
 
 
 def _f(x, digits: int = 1) -> str:

@@ -58,7 +58,7 @@ from handflow.data.index import annotation_path, ensure_index
 from handflow.data.items import Items
 from handflow.data.raster import mano_visibility
 from handflow.data.samples import crop_sample, image_geometry, load_image
-from handflow.data.selection import select_sequences
+from handflow.data.selection import pick_frames, select_sequences
 from handflow.data.views import load_view
 from handflow.errors import HandflowError
 from handflow.geometry.camera import Camera
@@ -68,8 +68,8 @@ class InterHandDataset(torch.utils.data.Dataset):
     """Index of (capture, sequence, camera, frame) images of one split, with cropped samples.
 
     ``selection`` a sequence spec (``Capture0-1``, ``Capture0/SEQ``, comma lists; see
-    :mod:`handflow.data.selection`) or a list of ``(capture, sequence)`` pairs, ``cameras`` camera ids to keep, ``max_frames`` the first N frames
-    (by frame id) of each sequence, ``crop_px`` the square crop size, ``hand_types`` which
+    :mod:`handflow.data.selection`) or a list of ``(capture, sequence)`` pairs, ``cameras`` camera ids to keep, ``max_frames`` N evenly
+    spaced frames of each sequence (``--frames``: :func:`~handflow.data.selection.pick_frames`), ``crop_px`` the square crop size, ``hand_types`` which
     ``hand_type`` values to keep (``None`` = all), ``skip_bad_images`` count and skip unreadable
     images in :meth:`load_view` / :meth:`check_images` instead of raising, ``mano_dir`` the MANO
     model folder used only when visibility must be computed (no ``joint_visible`` stored).
@@ -132,10 +132,12 @@ class InterHandDataset(torch.utils.data.Dataset):
             rows = rows.filter(pl.col("camera").is_in(cameras))
         if hand_types is not None:
             rows = rows.filter(pl.col("hand_type").is_in(list(hand_types)))
-        if max_frames is not None:  # the first max_frames frames (by frame id) of each sequence
-            first = (rows.select("capture", "seq", "frame").unique().sort("capture", "seq", "frame")
-                     .group_by("capture", "seq", maintain_order=True).head(max_frames))
-            rows = rows.join(first, on=["capture", "seq", "frame"], how="semi", maintain_order="left")
+        if max_frames is not None:  # --frames: N evenly spaced frames of each sequence (selection.pick_frames)
+            per_seq = (rows.select("capture", "seq", "frame").unique().sort("capture", "seq", "frame")
+                       .group_by("capture", "seq", maintain_order=True).agg("frame"))
+            picked = [(c, s, f) for c, s, fr in per_seq.iter_rows() for f in pick_frames(fr, max_frames)]
+            picked = pl.DataFrame(picked, schema={k: rows.schema[k] for k in ("capture", "seq", "frame")}, orient="row")
+            rows = rows.join(picked, on=["capture", "seq", "frame"], how="semi", maintain_order="left")
         self.items = Items(rows)  # sorted by (capture, seq, frame, camera)
 
         # world joints (validated when the index was built) and MANO parameters of the frames used
@@ -157,6 +159,10 @@ class InterHandDataset(torch.utils.data.Dataset):
     # ------------------------------------------------------------------ public queries
     def __len__(self) -> int:
         return len(self.items)
+
+    def sequences(self) -> list[tuple[int, str]]:
+        """The selected ``(capture, sequence)`` pairs, sorted: what ``selection`` resolved to."""
+        return self.items.sequences()
 
     def available(self) -> dict[int, list[str]]:
         """``{capture: [sequence names]}`` of what this dataset indexes (after selection)."""

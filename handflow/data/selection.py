@@ -1,9 +1,22 @@
-"""Sequence selection specs: ``Capture0-1``, ``Capture3``, ``Capture0/SEQ_NAME`` and comma lists."""
+"""What part of a split a command reads: the ``--sequence`` spec and the ``--frames`` count.
+
+Both options mean the same in every command, and are applied here only:
+
+* ``--sequence`` — ``Capture0-1``, ``Capture3``, ``Capture0/SEQ_NAME`` or a comma list of these,
+  resolved against what a split holds by :func:`select_sequences` (``None``: every sequence).
+  :class:`~handflow.data.interhand.InterHandDataset` calls it for its ``selection``; commands then use
+  the dataset's resolved ``sequences()`` instead of reading the spec again.
+* ``--frames N`` — N evenly spaced frames of each sequence, its first and last included (N = 1: the
+  first frame; N at least the sequence's length: all of them), by :func:`pick_frames`.
+"""
 
 from __future__ import annotations
 
+import numbers
 import re
 from dataclasses import dataclass
+
+import numpy as np
 
 from handflow.errors import HandflowError
 
@@ -50,11 +63,14 @@ def parse_selection(spec: str) -> tuple[SelectionTerm, ...]:
     return tuple(terms)
 
 
-def select_sequences(spec: str, available: dict[int, list[str]]) -> list[tuple[int, str]]:
-    """Resolve a spec against ``{capture: [sequence names]}``; sorted (capture, sequence) pairs.
+def select_sequences(spec: str | None, available: dict[int, list[str]]) -> list[tuple[int, str]]:
+    """Resolve a ``--sequence`` spec against ``{capture: [sequence names]}``; sorted (capture, sequence)
+    pairs. ``None`` selects every sequence of ``available``.
 
     A term naming a capture or sequence that does not exist is an error, as is an empty result.
     """
+    if spec is None:
+        return sorted((int(c), str(s)) for c, seqs in available.items() for s in seqs)
     terms = parse_selection(spec)
     chosen = set()
     for term in terms:
@@ -77,3 +93,17 @@ def select_sequences(spec: str, available: dict[int, list[str]]) -> list[tuple[i
 
 def _fmt(available: dict[int, list[str]]) -> str:
     return ", ".join(f"Capture{c}" for c in sorted(available)) or "none"
+
+
+def pick_frames(frames, n: int | None) -> list[int]:
+    """``--frames N``: N evenly spaced of a sequence's ``frames`` (sorted frame ids), the first and the
+    last included; N = 1 gives the first frame, ``None`` or N >= len(frames) all of them."""
+    frames = list(frames)
+    if n is None:
+        return frames
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise HandflowError(f"--frames must be at least 1, found {n!r}")
+    if n >= len(frames):
+        return frames
+    idx = np.linspace(0, len(frames) - 1, int(n)).round().astype(int)  # spacing >= 1: no index twice
+    return [frames[i] for i in idx]

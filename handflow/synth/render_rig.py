@@ -85,7 +85,8 @@ def _render(cameras, image_hw, frames: int, seed: int, root: Path) -> Path:
         writer = SplitWriter(tmp, "test")  # the embedded capture's writer: the same layout, byte for byte
         render_test_split(writer, HandModel.from_dir(None), cfg, rig, image_hw, "rendering the rig:")
         splits = {"test": writer.finish()}
-        manifest = {"generator": "handflow.data.render_rig",  # fixed: part of the capture's bytes "version": SYNTH_VERSION, "seed": seed,
+        # the generator's name when the layout was fixed: it is part of the capture's bytes
+        manifest = {"generator": "handflow.data.render_rig", "version": SYNTH_VERSION, "seed": seed,
                     "frames": frames, "cameras": len(cameras), "splits": splits}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
         return publish(tmp, root, MANIFEST)

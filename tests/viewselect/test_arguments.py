@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-import viewselect.rank as rank_module
+import viewselect.rank_pipeline as rank_module
 from handflow.errors import HandflowError
 from viewselect.engine import RankConfig
-from viewselect.rank import RankRequest, run_rank
+from viewselect.rank_pipeline import RankRequest, run_rank
 
 
 def run(*args, cwd=None):
@@ -40,7 +40,7 @@ def no_scoring(monkeypatch):
 ])
 def test_ranges_checked_before_scoring(tiny_data_root, tiny_model, no_scoring, kw, match):
     req = RankRequest(sequence="Capture0-1", data_root=str(tiny_data_root), model=str(tiny_model),
-                      rank=RankConfig(samples=4, frames=1), **kw)
+                      engine=RankConfig(samples=4, frames=1), **kw)
     with pytest.raises(HandflowError, match=match.replace("(", r"\(").replace(")", r"\)")):
         run_rank(req)
 

@@ -26,7 +26,7 @@ def _rank_worker(rank: int, world: int, port: int, root: str, model: str, workdi
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    import viewselect.rank as rank_mod
+    import viewselect.rank_pipeline as rank_mod
     from viewselect.cli import main
 
     rank_mod.default_cache_root = lambda: Path(workdir) / "rank-cache"  # nothing served from another run
@@ -60,7 +60,7 @@ def test_two_gloo_processes_give_the_single_process_ranking(tmp_path, tiny_data_
     assert n_views[0] > 0 and n_views[1] > 0 and abs(n_views[0] - n_views[1]) <= 1
 
     # the same request in one process (its own fresh cache)
-    import viewselect.rank as rank_mod
+    import viewselect.rank_pipeline as rank_mod
     from viewselect.cli import main
 
     monkeypatch.setattr(rank_mod, "default_cache_root", lambda: tmp_path / "single-cache")

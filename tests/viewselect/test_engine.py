@@ -22,7 +22,7 @@ from handflow.hand.model import HandModel
 from handflow.metrics import mpjpe, sample_std
 from handflow.model.registry import load_model
 from viewselect.engine import RankConfig
-from viewselect.rank import RankRequest, run_rank
+from viewselect.rank_pipeline import RankRequest, run_rank
 
 SEQ = "0002_interlock_fingers"
 SAMPLES, SEED = 6, 3
@@ -73,7 +73,7 @@ def expected(tiny_data_root, tiny_model):
 
 def test_rank_numbers_equal_metrics_on_the_model_output(tiny_data_root, tiny_model, expected):
     res = run_rank(RankRequest(sequence=f"Capture0/{SEQ}", data_root=str(tiny_data_root), model=str(tiny_model),
-                               rank=RankConfig(samples=SAMPLES, seed=SEED))).result
+                               engine=RankConfig(samples=SAMPLES, seed=SEED))).result
     rows = res.sequences.set_index("camera")
     assert sorted(rows.index) == sorted(expected) and len(expected) == 8
     # the views differ (a check that compares a constant with itself would pass on any of these)

@@ -70,10 +70,10 @@ def outputs(data_root: Path, model_path: Path) -> dict:
     """The key outputs of the tiny run, in the layout of ``data/rank_golden.json``."""
     from handflow.data.index import annotation_digest
     from viewselect.engine import RankConfig
-    from viewselect.rank import RankRequest, run_rank
+    from viewselect.rank_pipeline import RankRequest, run_rank
 
     out = run_rank(RankRequest(sequence="Capture0-1", data_root=str(data_root), model=str(model_path),
-                               keep=3, rank=RankConfig(samples=8, frames=2), overlay_samples=6,
+                               keep=3, engine=RankConfig(samples=8, frames=2), overlay_samples=6,
                                error_vs_cameras=True))
     as_json = lambda df: json.loads(df.to_json(orient="records"))  # noqa: E731
     # the stored triangulation curve (least ambiguous / coverage rule / full rig at K = 2, 4, ...) is

@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 
 from viewselect.engine import RankConfig
-from viewselect.rank import RankRequest, run_rank
+from viewselect.rank_pipeline import RankRequest, run_rank
 
 
 def _req(root, model, seed=0, **kw):
     return RankRequest(sequence="Capture0-1", data_root=str(root), model=str(model),
-                       rank=RankConfig(samples=8, frames=2, seed=seed), bootstrap_resamples=200, **kw)
+                       engine=RankConfig(samples=8, frames=2, seed=seed), bootstrap_resamples=200, **kw)
 
 
 def test_default_run_recommends_with_intervals(tiny_data_root, tiny_model):

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from viewselect.engine import RankConfig
-from viewselect.rank import RankRequest, run_rank
+from viewselect.rank_pipeline import RankRequest, run_rank
 from viewselect.pipeline import build_report
 from viewselect.render import Figure, render_html, render_markdown
 from viewselect.report import ReportRequest, report_content
@@ -27,7 +27,7 @@ EVIL = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>"
 
 def _rank_req(root, model, **kw):
     return RankRequest(sequence="Capture0-1", data_root=str(root), model=str(model),
-                       rank=RankConfig(samples=8, frames=2), **kw)
+                       engine=RankConfig(samples=8, frames=2), **kw)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from scipy.spatial.transform import Rotation
 from handflow.geometry.rig import rig_angles, rig_axes, rig_center
 from handflow.synth.rig import dome_rig
 from viewselect.engine import RankConfig
-from viewselect.rank import RankRequest, run_rank
+from viewselect.rank_pipeline import RankRequest, run_rank
 
 WORLD_COLUMNS = ["campos_x_mm", "campos_y_mm", "campos_z_mm"]  # the calibration's own numbers: they rotate
 
@@ -83,7 +83,7 @@ def test_rig_axes_of_the_dome_and_of_a_rotated_dome():
 def test_rotating_the_capture_changes_no_number(tmp_path, tiny_data_root, tiny_model, Q):
     turned = tmp_path / "turned"
     rotate_capture(tiny_data_root, turned, Q)
-    req = dict(sequence="Capture0-1", model=str(tiny_model), rank=RankConfig(samples=8, frames=2), keep=3)
+    req = dict(sequence="Capture0-1", model=str(tiny_model), engine=RankConfig(samples=8, frames=2), keep=3)
     a = run_rank(RankRequest(data_root=str(tiny_data_root), **req))
     b = run_rank(RankRequest(data_root=str(turned), **req))
     tol = dict(rtol=1e-5, atol=1e-3)

@@ -31,10 +31,10 @@ def test_grouped_spread_equals_each_group_at_once(chunk):
 
 def test_engine_records_per_frame_statistics(tiny_data_root, tiny_model):
     from viewselect.engine import RankConfig
-    from viewselect.rank import RankRequest, run_rank
+    from viewselect.rank_pipeline import RankRequest, run_rank
 
     out = run_rank(RankRequest(sequence="Capture0", data_root=str(tiny_data_root), model=str(tiny_model),
-                               rank=RankConfig(samples=8, frames=2), drop=1))
+                               engine=RankConfig(samples=8, frames=2), drop=1))
     for r in out.records:
         assert len(r.frame_ambiguity_mm) == len(r.frames) == len(r.frame_mpjpe_rr_mm)
         assert np.mean(r.frame_ambiguity_mm) == pytest.approx(r.ambiguity_mm, rel=1e-6)

@@ -5,12 +5,13 @@ import re
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 from openpyxl import load_workbook
 
 import viewselect.tables as tables
 from handflow.errors import HandflowError
-from viewselect.ranking import rank_views
+from viewselect.rank_stats import rank_views, to_pandas
 from viewselect.tables import FILES, display_header, write_rank_result
 
 ROWS = [
@@ -43,8 +44,11 @@ def test_writes_all_files_with_same_numbers(tmp_path, result):
     assert set(paths) == set(FILES)
 
     csv = _read_csv(out / "ranking.csv")
-    pq = pd.read_parquet(out / "ranking.parquet")
+    pq = to_pandas(pl.read_parquet(out / "ranking.parquet"))  # polars reads it: pyarrow is not a dependency
     pd.testing.assert_frame_equal(csv, pq, check_dtype=False)
+    assert list(pq.columns) == list(result.cameras.columns)
+    for col in result.cameras.columns:  # the Parquet file keeps each column's type and exact values
+        assert pq[col].tolist() == result.cameras[col].tolist(), col
     assert csv["ambiguity_mm"].tolist() == result.cameras["ambiguity_mm"].tolist()  # full precision
     assert csv["keep"].tolist() == [True, True, False]
 

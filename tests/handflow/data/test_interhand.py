@@ -9,6 +9,7 @@ import torch
 
 from handflow.data.index import annotation_path
 from handflow.data.interhand import InterHandDataset
+from handflow.data.selection import pick_frames
 from handflow.synth.motions import TEST_SEQUENCES
 from handflow.errors import HandflowError
 
@@ -141,6 +142,14 @@ def test_selection_and_filters(tiny_data_root):
     assert set(ds.camera_ids(0)) == {"400003", "400005"}
     ds = InterHandDataset(tiny_data_root, "test", selection="Capture0-1", crop_px=32)
     assert set(ds.available()) == {0, 1}
+    assert ds.sequences() == sorted((c, s) for c, seqs in ds.available().items() for s in seqs)
+    # --frames: N evenly spaced frames per sequence, the first and the last included; N = 1: the first
+    for n in (1, 2, 3):
+        few = InterHandDataset(tiny_data_root, "test", selection="Capture0-1", max_frames=n, crop_px=32)
+        for cap, seq in ds.sequences():
+            assert few.frames(cap, seq) == pick_frames(ds.frames(cap, seq), n)
+            assert few.frames(cap, seq)[0] == ds.frames(cap, seq)[0]
+            assert n == 1 or few.frames(cap, seq)[-1] == ds.frames(cap, seq)[-1]
     with pytest.raises(HandflowError, match="Capture7"):
         InterHandDataset(tiny_data_root, "test", selection="Capture7")
     with pytest.raises(HandflowError, match="nope"):

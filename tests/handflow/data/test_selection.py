@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handflow.data.selection import SelectionTerm, parse_selection, select_sequences
+from handflow.data.selection import SelectionTerm, parse_selection, pick_frames, select_sequences
 from handflow.errors import HandflowError
 
 AVAILABLE = {0: ["a", "b"], 1: ["c"], 3: ["d", "e"]}
@@ -59,3 +59,24 @@ def test_fuzz_only_project_errors(spec):
         assert "\n" not in str(err)
     else:
         assert pairs and all(c in AVAILABLE and s in AVAILABLE[c] for c, s in pairs)
+
+
+def test_no_spec_selects_everything():
+    assert select_sequences(None, AVAILABLE) == [(0, "a"), (0, "b"), (1, "c"), (3, "d"), (3, "e")]
+
+
+def test_frames_evenly_spaced_first_and_last_included():
+    frames = [10, 11, 12, 13, 14, 15, 16]
+    assert pick_frames(frames, 1) == [10]  # N = 1: exactly the first frame (the evaluation report relies on it)
+    assert pick_frames(frames, 2) == [10, 16]
+    assert pick_frames(frames, 3) == [10, 13, 16]
+    assert pick_frames(frames, 7) == frames and pick_frames(frames, 99) == frames and pick_frames(frames, None) == frames
+    for n in range(1, 8):
+        got = pick_frames(frames, n)
+        assert len(got) == n and got == sorted(set(got)) and got[0] == 10 and (n == 1 or got[-1] == 16)
+
+
+@pytest.mark.parametrize("n", [0, -1, 1.5, True])
+def test_frames_must_be_a_positive_count(n):
+    with pytest.raises(HandflowError, match="--frames must be at least 1"):
+        pick_frames([1, 2, 3], n)

@@ -10,12 +10,11 @@ import numpy as np
 import pandas as pd
 
 from handflow.data.interhand import InterHandDataset
-from handflow.data.selection import select_sequences
 from handflow.errors import HandflowError
 from handflow.provenance import provenance
 from viewselect.bootstrap import DEFAULT_RESAMPLES, BootstrapResult, bootstrap, interval_columns, stats_from_records
 from viewselect.engine import RankConfig, evaluate_views, triangulation_scenes, view_table
-from viewselect.ranking import ALIGNMENTS, RankResult, rank_views
+from viewselect.rank_stats import ALIGNMENTS, RankResult, rank_views
 from viewselect.recommend import DEFAULT_RULE, Recommendation, Verdict, coverage_matrix, recommend_drop, verdict
 from viewselect.records import SequenceOverlay, SkippedView, ViewRecord
 from viewselect.triangulation import kept_summary
@@ -39,7 +38,7 @@ class RankRequest:
     strategy: str = "ambiguity"
     alignment: str = "global"
     pixel_noise_px: float = 1.0
-    rank: RankConfig = RankConfig()
+    engine: RankConfig = RankConfig()  # samples, frames, batch, seed of the per-view scoring (viewselect.engine)
     device: str | None = None
     bootstrap_resamples: int = DEFAULT_RESAMPLES  # resamples behind the intervals and the consensus
     error_vs_cameras: bool = False  # triangulation error and regret vs K kept, four ways (viewselect.subsets)
@@ -193,11 +192,11 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
     # only the selected sequences' rows are read (the split's annotation index, built on first use)
     ds = InterHandDataset(root, req.split, selection=req.sequence, crop_px=crop_px, mano_dir=req.mano_dir,
                           skip_bad_images=True)
-    pairs = select_sequences(req.sequence, ds.available())
+    pairs = ds.sequences()  # what --sequence resolved to (handflow.data.selection, applied by the dataset)
     check_counts(req, len(_scored_cameras(ds, pairs, req.cameras)))
     key = model_digest(model)
     skipped_views: list[SkippedView] = []
-    records = evaluate_views(model, key, ds, pairs, req.rank, default_cache_root(), cameras=req.cameras,
+    records = evaluate_views(model, key, ds, pairs, req.engine, default_cache_root(), cameras=req.cameras,
                              skipped_views=skipped_views, shard=proc.shard)
     order = _view_order(ds, pairs)
     by_view = lambda r: order[r.key]  # noqa: E731
@@ -209,11 +208,11 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
     if req.compare_model:
         base, _ = load_model(resolve_model_path(req.compare_model), hand_model, device)
         if base.cfg.crop_px != crop_px:
-            ds_base = InterHandDataset(root, req.split, selection=req.sequence, crop_px=base.cfg.crop_px,
+            ds_base = InterHandDataset(root, req.split, selection=pairs, crop_px=base.cfg.crop_px,
                                        mano_dir=req.mano_dir, skip_bad_images=True)
         else:
             ds_base = ds
-        brec = evaluate_views(base, model_digest(base), ds_base, pairs, req.rank, default_cache_root(),
+        brec = evaluate_views(base, model_digest(base), ds_base, pairs, req.engine, default_cache_root(),
                               cameras=req.cameras, label="baseline", skipped_views=[], shard=proc.shard)
         brec, _ = proc.gather(brec, [], by_view)
         spread = {r.key: r.ambiguity_mm for r in brec}
@@ -223,7 +222,7 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
     if req.strategy == "coverage":
         result = _coverage(result, req.keep, ds, pairs)
     stats = stats_from_records(records)
-    boot = bootstrap(stats, req.bootstrap_resamples, seed=req.rank.seed)
+    boot = bootstrap(stats, req.bootstrap_resamples, seed=req.engine.seed)
     selected = req.drop is not None or req.keep is not None or req.max_ambiguity_mm is not None
     recommendation = None
     if not selected:  # the default: recommend a drop list by the documented rule
@@ -236,7 +235,7 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
     if result.drop_list or selected:
         scenes = triangulation_scenes(records, ds)
         kept = result.cameras.loc[result.cameras["keep"], "camera"].tolist()
-        tri = kept_summary(scenes, kept, pixel_noise_px=req.pixel_noise_px, seed=req.rank.seed)
+        tri = kept_summary(scenes, kept, pixel_noise_px=req.pixel_noise_px, seed=req.engine.seed)
     if req.error_vs_cameras and len(result.cameras) >= 2:
         curve = _error_vs_cameras(result, scenes if scenes is not None else triangulation_scenes(records, ds), ds, pairs, req)
     overall = result.summary[(result.summary["sequence"] == "overall") & (result.summary["ranker"] == "ambiguity")
@@ -247,10 +246,10 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
     if req.overlay_samples:
         from viewselect.overlays import sample_overlays
 
-        overlays = sample_overlays(model, ds, result.sequences, records, req.overlay_samples, seed=req.rank.seed)
+        overlays = sample_overlays(model, ds, result.sequences, records, req.overlay_samples, seed=req.engine.seed)
     skipped = [m for r in records for m in r.skipped_images]
     prov = provenance(
-        {"request": {**asdict(replace(req, rank=None)), "rank": asdict(req.rank)}},
+        {"request": {**asdict(replace(req, engine=None)), "engine": asdict(req.engine)}},
         model=str(model_path), model_digest=key, model_config=meta.get("config", {}).get("model"),
         model_version=meta.get("version"), data_root=str(root), split=req.split,
         sequences=[f"Capture{c}/{s}" for c, s in pairs], skipped_images=len(skipped), skipped_image_errors=skipped[:200],
@@ -310,7 +309,7 @@ def _error_vs_cameras(result: RankResult, scenes, ds: InterHandDataset, pairs, r
     torch.set_num_threads(1)  # hundreds of tiny SVDs: threads only spin, badly so on a busy machine
     try:
         return subset_curves(result.cameras, scenes, _rig_directions(result, ds, pairs),
-                             pixel_noise_px=req.pixel_noise_px, seed=req.rank.seed)
+                             pixel_noise_px=req.pixel_noise_px, seed=req.engine.seed)
     finally:
         torch.set_num_threads(threads)
 

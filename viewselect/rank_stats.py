@@ -38,6 +38,14 @@ Definitions:
   Spearman 0), ``visible_fraction`` (more visible joints = better), ``baseline_spread`` (if the
   column is present), ``oracle`` (ranks by the MPJPE itself: best regret 0, Spearman 1).
   The ``overall`` rows are means over sequences (Spearman: mean over sequences where defined).
+
+Tables: the group-wise computations (regret and ranks within a sequence, the camera-level means,
+the overall rows, the per-sequence selection) run in polars. pandas stays at the boundary, where it
+serves better: the input table is validated as a pandas frame (``pd.to_numeric`` takes any column a
+caller hands in) and :class:`RankResult` holds pandas frames, because its readers (the report and
+figures, the bootstrap, coverage, subsets, the terminal and the openpyxl writer) index by label.
+The two meet through NumPy columns (:func:`to_polars`, :func:`to_pandas`): polars' own
+``from_pandas`` / ``to_pandas`` would need pyarrow, which is no longer a dependency.
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import polars as pl
 
 from handflow.errors import HandflowError
 
@@ -89,6 +98,16 @@ def mpjpe_col(alignment: str) -> str:
 
 def regret_col(alignment: str) -> str:
     return f"regret_{alignment}_mm"
+
+
+def to_polars(df: pd.DataFrame) -> pl.DataFrame:
+    """A pandas frame as polars, column by column through NumPy (no pyarrow)."""
+    return pl.DataFrame({str(c): pl.Series(str(c), df[c].to_numpy(), strict=False) for c in df.columns})
+
+
+def to_pandas(df: pl.DataFrame) -> pd.DataFrame:
+    """A polars frame as pandas, column by column through NumPy (no pyarrow)."""
+    return pd.DataFrame({c: df[c].to_numpy() for c in df.columns})
 
 
 # ---------------------------------------------------------------- validation
@@ -154,14 +173,37 @@ def _selection_mode(drop, keep, max_ambiguity_mm) -> str | None:
 # ---------------------------------------------------------------- regret and ranks
 
 
+def _with_regret_and_rank(per: pl.DataFrame) -> pl.DataFrame:
+    """``regret_<a>_mm`` (MPJPE minus the sequence's best) and ``ambiguity_rank`` within each sequence."""
+    return per.with_columns(
+        *[(pl.col(mpjpe_col(a)) - pl.col(mpjpe_col(a)).min().over("sequence")).alias(regret_col(a))
+          for a in ALIGNMENTS],
+        pl.col("ambiguity_mm").rank("min").over("sequence").cast(pl.Int64).alias("ambiguity_rank"),
+    )
+
+
 def add_regret_and_rank(table: pd.DataFrame) -> pd.DataFrame:
     """Per-(sequence, camera) table plus ``regret_<a>_mm`` for each alignment and ``ambiguity_rank``."""
-    out = validate_table(table)
-    by_seq = out.groupby("sequence", sort=False)
-    for a in ALIGNMENTS:
-        out[regret_col(a)] = out[mpjpe_col(a)] - by_seq[mpjpe_col(a)].transform("min")
-    out["ambiguity_rank"] = by_seq["ambiguity_mm"].rank(method="min", ascending=True).astype(np.int64)
-    return out
+    return to_pandas(_with_regret_and_rank(to_polars(validate_table(table))))
+
+
+def _camera_ranking(per: pl.DataFrame) -> pl.DataFrame:
+    means = ["ambiguity_mm", *map(mpjpe_col, ALIGNMENTS), *map(regret_col, ALIGNMENTS), "visible_fraction"]
+    if BASELINE_COLUMN in per.columns:
+        means.append(BASELINE_COLUMN)
+    # Carry camera attributes (position, azimuth, ...) that do not vary between sequences.
+    known = set(means) | {"sequence", "camera", "ambiguity_rank", "keep_in_sequence"}
+    extra = [c for c in per.columns if c not in known]
+    constant = []
+    if extra:
+        distinct = per.group_by("camera").agg(pl.col(extra).n_unique())
+        constant = [c for c in extra if distinct[c].max() <= 1]
+    cams = (per.group_by("camera")
+            .agg(pl.len().cast(pl.Int64).alias("n_sequences"), *[pl.col(c).mean() for c in means],
+                 *[pl.col(c).first() for c in constant])
+            .sort("camera"))
+    cams = cams.with_columns(pl.col("ambiguity_mm").rank("min").cast(pl.Int64).alias("ambiguity_rank"))
+    return cams.sort("ambiguity_mm", "camera", maintain_order=True)
 
 
 def camera_ranking(table: pd.DataFrame) -> pd.DataFrame:
@@ -171,23 +213,9 @@ def camera_ranking(table: pd.DataFrame) -> pd.DataFrame:
     baseline_spread_mm (if present), any extra column constant per camera, ambiguity_rank
     (1 = least ambiguous, ties share the lowest rank). Rows in ranking order (ties by camera id).
     """
-    per = add_regret_and_rank(table) if regret_col("global") not in table.columns else table
-    means = ["ambiguity_mm", *map(mpjpe_col, ALIGNMENTS), *map(regret_col, ALIGNMENTS), "visible_fraction"]
-    if BASELINE_COLUMN in per.columns:
-        means.append(BASELINE_COLUMN)
-    g = per.groupby("camera", sort=True)
-    cams = g[means].mean()
-    cams.insert(0, "n_sequences", g.size().astype(np.int64))
-    # Carry camera attributes (position, azimuth, ...) that do not vary between sequences.
-    known = set(means) | {"sequence", "camera", "ambiguity_rank", "keep_in_sequence"}
-    extra = [c for c in per.columns if c not in known]
-    if extra:
-        constant = [c for c in extra if (g[c].nunique(dropna=False) <= 1).all()]
-        if constant:
-            cams = cams.join(g[constant].first())
-    cams = cams.reset_index()
-    cams["ambiguity_rank"] = cams["ambiguity_mm"].rank(method="min").astype(np.int64)
-    return cams.sort_values(["ambiguity_mm", "camera"], kind="stable").reset_index(drop=True)
+    per = to_polars(table) if regret_col("global") in table.columns else _with_regret_and_rank(
+        to_polars(validate_table(table)))
+    return to_pandas(_camera_ranking(per))
 
 
 def selection_mask(
@@ -205,9 +233,8 @@ def selection_mask(
     """
     mode = _selection_mode(drop, keep, max_ambiguity_mm)
     n = len(scores)
-    order = pd.DataFrame({"s": np.asarray(scores, float), "c": np.asarray(cameras)}).sort_values(
-        ["s", "c"], kind="stable"
-    ).index.to_numpy()
+    order = (pl.DataFrame({"s": np.asarray(scores, float), "c": pl.Series(np.asarray(cameras), strict=False)})
+             .with_row_index().sort("s", "c", maintain_order=True)["index"].to_numpy())
     mask = np.ones(n, dtype=bool)
     if mode is None:
         return mask
@@ -238,8 +265,8 @@ def selection_mask(
 
 def spearman(x, y) -> float:
     """Spearman rank correlation (average ranks for ties, then Pearson); NaN if either is constant."""
-    rx = pd.Series(np.asarray(x, float)).rank(method="average").to_numpy()
-    ry = pd.Series(np.asarray(y, float)).rank(method="average").to_numpy()
+    rx = pl.Series(np.asarray(x, float)).rank("average").to_numpy().astype(float)
+    ry = pl.Series(np.asarray(y, float)).rank("average").to_numpy().astype(float)
     if len(rx) != len(ry):
         raise HandflowError(f"spearman: lengths differ ({len(rx)} vs {len(ry)})")
     rx, ry = rx - rx.mean(), ry - ry.mean()
@@ -247,13 +274,13 @@ def spearman(x, y) -> float:
     return float((rx * ry).sum() / den) if den > 0 else math.nan
 
 
-def ranker_scores(per: pd.DataFrame, alignment: str) -> dict[str, np.ndarray | None]:
+def ranker_scores(per: pd.DataFrame | pl.DataFrame, alignment: str) -> dict[str, np.ndarray | None]:
     """Scores (lower = better) of each ranker for the rows of ``per``; ``None`` marks 'random'."""
-    scores: dict[str, np.ndarray | None] = {"ambiguity": per["ambiguity_mm"].to_numpy(float), "random": None}
-    scores["visible_fraction"] = -per["visible_fraction"].to_numpy(float)
+    scores: dict[str, np.ndarray | None] = {"ambiguity": np.asarray(per["ambiguity_mm"], dtype=float), "random": None}
+    scores["visible_fraction"] = -np.asarray(per["visible_fraction"], dtype=float)
     if BASELINE_COLUMN in per.columns:
-        scores["baseline_spread"] = per[BASELINE_COLUMN].to_numpy(float)
-    scores["oracle"] = per[mpjpe_col(alignment)].to_numpy(float)
+        scores["baseline_spread"] = np.asarray(per[BASELINE_COLUMN], dtype=float)
+    scores["oracle"] = np.asarray(per[mpjpe_col(alignment)], dtype=float)
     return scores
 
 
@@ -267,6 +294,32 @@ def _summarise_one(regret: np.ndarray, mpjpe: np.ndarray, score: np.ndarray | No
     return best, worst, mean, spearman(score, mpjpe)
 
 
+def _summarize(per: pl.DataFrame, alignments=ALIGNMENTS) -> pl.DataFrame:
+    rows = []
+    for grp in per.sort("sequence", maintain_order=True).partition_by("sequence", maintain_order=True):
+        seq = grp["sequence"][0]
+        for a in alignments:
+            regret, mp = grp[regret_col(a)].to_numpy().astype(float), grp[mpjpe_col(a)].to_numpy().astype(float)
+            for name, score in ranker_scores(grp, a).items():
+                rows.append((seq, name, a, *_summarise_one(regret, mp, score), len(grp)))
+    schema = {"sequence": per.schema["sequence"], "ranker": pl.String, "alignment": pl.String,
+              **{c: pl.Float64 for c in SUMMARY_COLUMNS[3:7]}, "n_cameras": pl.Int64}
+    df = pl.DataFrame(rows, schema=schema, orient="row")
+    overall = (
+        df.group_by("ranker", "alignment", maintain_order=True)
+        .agg(
+            pl.col("best_regret_mm").mean(),
+            pl.col("worst_regret_mm").mean(),
+            pl.col("mean_regret_mm").mean(),
+            pl.col("spearman").fill_nan(None).mean().fill_null(math.nan),  # mean over sequences where defined
+            pl.col("n_cameras").sum(),
+        )
+        .with_columns(pl.lit(OVERALL).alias("sequence"))
+    )
+    return pl.concat([overall.select(SUMMARY_COLUMNS).cast({"sequence": pl.String}),
+                      df.cast({"sequence": pl.String})])
+
+
 def summarize(per: pd.DataFrame, alignments=ALIGNMENTS) -> pd.DataFrame:
     """Best/worst/mean regret and Spearman per (sequence, ranker, alignment), plus ``overall`` rows.
 
@@ -276,28 +329,19 @@ def summarize(per: pd.DataFrame, alignments=ALIGNMENTS) -> pd.DataFrame:
     """
     if regret_col("global") not in per.columns:
         per = add_regret_and_rank(per)
-    rows = []
-    for seq, grp in per.groupby("sequence", sort=True):
-        for a in alignments:
-            regret, mp = grp[regret_col(a)].to_numpy(float), grp[mpjpe_col(a)].to_numpy(float)
-            for name, score in ranker_scores(grp, a).items():
-                rows.append((seq, name, a, *_summarise_one(regret, mp, score), len(grp)))
-    df = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
-    overall = (
-        df.groupby(["ranker", "alignment"], sort=False)
-        .agg(
-            best_regret_mm=("best_regret_mm", "mean"),
-            worst_regret_mm=("worst_regret_mm", "mean"),
-            mean_regret_mm=("mean_regret_mm", "mean"),
-            spearman=("spearman", "mean"),  # pandas skips NaN: mean over sequences where defined
-            n_cameras=("n_cameras", "sum"),
-        )
-        .reset_index()
-    )
-    overall.insert(0, "sequence", OVERALL)
-    out = pd.concat([overall[list(SUMMARY_COLUMNS)], df], ignore_index=True)
-    out["n_cameras"] = out["n_cameras"].astype(np.int64)
-    return out
+    return to_pandas(_summarize(to_polars(per), alignments))
+
+
+def _regret_grid(per, alignment: str, order: list) -> np.ndarray:
+    """(sequences, cameras in ``order``) regret array; NaN where a sequence lacks the camera."""
+    seqs, cams = np.asarray(per["sequence"]), np.asarray(per["camera"])
+    regret = np.asarray(per[regret_col(alignment)], dtype=float)
+    _, s_idx = np.unique(seqs, return_inverse=True)
+    column = {c: j for j, c in enumerate(order)}
+    grid = np.full((int(s_idx.max()) + 1 if len(s_idx) else 0, len(order)), np.nan)
+    there = np.array([c in column for c in cams], dtype=bool)
+    grid[s_idx[there], [column[c] for c in cams[there]]] = regret[there]
+    return grid
 
 
 def regret_vs_dropped(per: pd.DataFrame, cameras: pd.DataFrame, alignment: str = "global") -> pd.DataFrame:
@@ -310,8 +354,7 @@ def regret_vs_dropped(per: pd.DataFrame, cameras: pd.DataFrame, alignment: str =
     if regret_col(alignment) not in per.columns:
         per = add_regret_and_rank(per)
     order = list(cameras["camera"])
-    grid = per.pivot(index="sequence", columns="camera", values=regret_col(alignment)).reindex(columns=order)
-    vals = grid.to_numpy(float)  # (S, C) in ranking order, NaN where a sequence lacks the camera
+    vals = _regret_grid(per, alignment, order)  # (S, C) in ranking order, NaN where a sequence lacks the camera
     present = ~np.isnan(vals)
     csum = np.cumsum(np.where(present, vals, 0.0), axis=1)
     ccount = np.cumsum(present, axis=1)
@@ -354,18 +397,21 @@ def rank_views(
 ) -> RankResult:
     """Regret, ranks, selection and ranker summary for a per-(sequence, camera) table."""
     _selection_mode(drop, keep, max_ambiguity_mm)
-    per = add_regret_and_rank(table)
-    cams = camera_ranking(per)
+    per = _with_regret_and_rank(to_polars(validate_table(table)))
+    cams = _camera_ranking(per)
     opts = dict(drop=drop, keep=keep, max_ambiguity_mm=max_ambiguity_mm)
-    cams["keep"] = selection_mask(cams["ambiguity_mm"], cams["camera"], **opts)
-    per["keep_in_sequence"] = np.zeros(len(per), dtype=bool)
-    for _, idx in per.groupby("sequence", sort=False).groups.items():
-        sub = per.loc[idx]
-        per.loc[idx, "keep_in_sequence"] = selection_mask(sub["ambiguity_mm"], sub["camera"], clip=True, **opts)
-    per["keep_in_sequence"] = per["keep_in_sequence"].astype(bool)
-    per = per.sort_values(["sequence", "ambiguity_rank", "camera"], kind="stable").reset_index(drop=True)
-    drop_list = cams.loc[~cams["keep"], "camera"].tolist()
-    return RankResult(cameras=cams, sequences=per, summary=summarize(per), drop_list=drop_list)
+    cams = cams.with_columns(pl.Series("keep", selection_mask(cams["ambiguity_mm"].to_numpy(),
+                                                              cams["camera"].to_numpy(), **opts)))
+    keep_in_sequence = np.zeros(len(per), dtype=bool)
+    rows = per.with_row_index("_row")
+    for sub in rows.partition_by("sequence", maintain_order=True):
+        keep_in_sequence[sub["_row"].to_numpy()] = selection_mask(
+            sub["ambiguity_mm"].to_numpy(), sub["camera"].to_numpy(), clip=True, **opts)
+    per = (per.with_columns(pl.Series("keep_in_sequence", keep_in_sequence))
+           .sort("sequence", "ambiguity_rank", "camera", maintain_order=True))
+    drop_list = cams.filter(~pl.col("keep"))["camera"].to_list()
+    return RankResult(cameras=to_pandas(cams), sequences=to_pandas(per), summary=to_pandas(_summarize(per)),
+                      drop_list=drop_list)
 
 
 def random_order_curve(per: pd.DataFrame, cameras: pd.DataFrame, n_orders: int = 200, seed: int = 0) -> pd.DataFrame:

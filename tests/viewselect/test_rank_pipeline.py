@@ -10,13 +10,13 @@ import viewselect.engine as engine
 from handflow.checkpoint import load_checkpoint, save_checkpoint
 from handflow.errors import HandflowError
 from viewselect.engine import RankConfig
-from viewselect.rank import RankRequest, run_rank
+from viewselect.rank_pipeline import RankRequest, run_rank
 from viewselect.tables import write_rank_result
 
 
 def _req(root, model, **kw):
     return RankRequest(sequence="Capture0-1", data_root=str(root), model=str(model),
-                       rank=RankConfig(samples=8, frames=2), **kw)
+                       engine=RankConfig(samples=8, frames=2), **kw)
 
 
 def test_rank_end_to_end(tmp_path, tiny_data_root, tiny_model):
@@ -87,10 +87,10 @@ def test_cache_invalidated_when_model_changes(tmp_path, tiny_data_root, tiny_mod
 def test_results_do_not_depend_on_batching(tiny_data_root, tiny_model, tmp_path, monkeypatch):
     monkeypatch.setenv("VIEWSELECT_CACHE", str(tmp_path / "c1"))
     a = run_rank(RankRequest(sequence="Capture0", data_root=str(tiny_data_root), model=str(tiny_model),
-                             rank=RankConfig(samples=8, frames=2, batch_images=2)))
+                             engine=RankConfig(samples=8, frames=2, batch_images=2)))
     monkeypatch.setenv("VIEWSELECT_CACHE", str(tmp_path / "c2"))
     b = run_rank(RankRequest(sequence="Capture0", data_root=str(tiny_data_root), model=str(tiny_model),
-                             rank=RankConfig(samples=8, frames=2, batch_images=64)))
+                             engine=RankConfig(samples=8, frames=2, batch_images=64)))
     pd.testing.assert_frame_equal(a.views, b.views, rtol=1e-4)
 
 
@@ -108,7 +108,7 @@ def test_results_do_not_depend_on_batching(tiny_data_root, tiny_model, tmp_path,
 )
 def test_bad_requests(tiny_data_root, tiny_model, kw, match):
     base = dict(sequence="Capture0-1", data_root=str(tiny_data_root), model=str(tiny_model),
-                rank=RankConfig(samples=4, frames=1))
+                engine=RankConfig(samples=4, frames=1))
     base.update(kw)
     with pytest.raises(HandflowError, match=match):
         run_rank(RankRequest(**base))

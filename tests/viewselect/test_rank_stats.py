@@ -8,7 +8,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from handflow.errors import HandflowError
-from viewselect.ranking import (
+from viewselect.rank_stats import (
     add_regret_and_rank,
     camera_ranking,
     rank_views,
