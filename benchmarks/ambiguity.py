@@ -27,6 +27,7 @@ import torch
 from handflow.data.interhand import InterHandDataset
 from handflow.synth.capture import ensure_default_data
 from handflow.hand.model import HandModel
+from handflow.synth.mano import default_mano_dir
 from handflow.io import write_text
 from handflow.metrics import joint_sample_std, mpjpe, sample_std
 from handflow.model.pose_params import Y_DIM
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--models", required=True, help="NAME=PATH,... (checkpoints)")
     ap.add_argument("--samples", type=int, default=30)
     args = ap.parse_args(argv)
-    hand_model = HandModel.from_dir()
+    hand_model = HandModel.from_dir(default_mano_dir())
     root = ensure_default_data()
     results = {}
     for spec in args.models.split(","):

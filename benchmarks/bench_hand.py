@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from handflow.hand.model import INTERHAND_FROM_JOINTS_AND_TIPS, HandModel
+from handflow.synth.mano import default_mano_dir
 
 from benchmarks.timing import best_time, print_figures
 
@@ -34,7 +35,7 @@ def _smplx_keypoints(model: HandModel, pose, betas, trans) -> torch.Tensor:
 
 
 def run(batch: int = 2000, repeats: int = 5, mano_dir: str | None = None) -> dict:
-    model = HandModel.from_dir(mano_dir)
+    model = HandModel.from_dir(mano_dir or default_mano_dir())
     g = torch.Generator().manual_seed(0)
     pose = 0.5 * torch.randn(batch, 2, 48, generator=g)
     betas = torch.randn(batch, 2, 10, generator=g)

@@ -27,8 +27,9 @@ from benchmarks.timing import best_time, print_figures
 
 def _hand_model():
     from handflow.hand.model import HandModel
+    from handflow.synth.mano import default_mano_dir
 
-    return HandModel.from_dir()
+    return HandModel.from_dir(default_mano_dir())
 
 
 def run(batch: int = 16, n_samples: int = 100, repeats: int = 7, cfg: ModelConfig | None = None) -> dict:

@@ -34,6 +34,7 @@ def _setup(n_images: int):
     from handflow.data.interhand import InterHandDataset
     from handflow.synth.capture import ensure_default_data
     from handflow.hand.model import HandModel
+    from handflow.synth.mano import default_mano_dir
     from handflow.multihands.config import MultiHandsConfig
     from handflow.multihands.criteria import Plausibility
 
@@ -45,7 +46,7 @@ def _setup(n_images: int):
         cams = ds.camera_ids(cap, seq)
         cam = cams[(k * len(cams)) // max(len(seqs), 1)]
         picks.append(ds.index_of(cap, seq, cam, ds.frames(cap, seq)[0]))
-    return ds, picks, cfg, Plausibility(HandModel.from_dir(None), cfg)
+    return ds, picks, cfg, Plausibility(HandModel.from_dir(default_mano_dir()), cfg)
 
 
 def _image(ds, plaus, i):

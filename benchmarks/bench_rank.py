@@ -31,11 +31,12 @@ def _setup(n_views: int):
     from handflow.data.interhand import InterHandDataset
     from handflow.synth.capture import MANIFEST, default_data_root, load_synth_config, synthesize
     from handflow.hand.model import HandModel
+    from handflow.synth.mano import default_mano_dir
     from handflow.model.registry import build_model, load_model
     from handflow.train import load_train_config
     from viewselect.rank_pipeline import DEFAULT_MODEL
 
-    hm = HandModel.from_dir()
+    hm = HandModel.from_dir(default_mano_dir())
     if DEFAULT_MODEL.is_file():
         model, _ = load_model(DEFAULT_MODEL, hm)
     else:

@@ -75,10 +75,11 @@ def _setup():
     from handflow.data.interhand import InterHandDataset
     from handflow.synth.capture import ensure_default_data
     from handflow.hand.model import HandModel
+    from handflow.synth.mano import default_mano_dir
     from handflow.model.registry import load_model, model_digest
     from viewselect.rank_pipeline import DEFAULT_MODEL
 
-    model, _ = load_model(DEFAULT_MODEL, HandModel.from_dir(), torch.device("cpu"))
+    model, _ = load_model(DEFAULT_MODEL, HandModel.from_dir(default_mano_dir()), torch.device("cpu"))
     root = ensure_default_data()
     ds = InterHandDataset(root, "test", crop_px=model.cfg.crop_px, skip_bad_images=True)
     return model, model_digest(model), ds, ds.sequences()

@@ -36,6 +36,7 @@ def _arm(store_path: str, in_memory: bool) -> dict:
     """One arm in this process: returns peak RSS (GiB) and training images/s."""
     from handflow.data.store import CropStore
     from handflow.hand.model import HandModel
+    from handflow.synth.mano import default_mano_dir
     from handflow.model.registry import build_model
     from handflow.train import _TrainStep, _targets, load_train_config
 
@@ -44,7 +45,7 @@ def _arm(store_path: str, in_memory: bool) -> dict:
     B = cfg.optim.batch_size
     store = CropStore(store_path)
     data = store.load() if in_memory else store
-    hm = HandModel.from_dir()
+    hm = HandModel.from_dir(default_mano_dir())
     model = build_model(cfg.model, hm)
     y = store.column("y")
     model.set_y_normalization(y.mean(0), y.std(0))
@@ -70,10 +71,11 @@ def _build_store(path: Path) -> int:
     from handflow.data.store import StoreWriter
     from handflow.synth.capture import load_synth_config, synthesize
     from handflow.hand.model import HandModel
+    from handflow.synth.mano import default_mano_dir
 
     os.environ["VIEWSELECT_CACHE"] = str(path.parent / "cache")
     root = synthesize(load_synth_config(REPO / "configs" / "synth" / "tiny.toml"), path.parent / "tiny")
-    src = open_split(root, "train", 128, HandModel.from_dir()).load()
+    src = open_split(root, "train", 128, HandModel.from_dir(default_mano_dir())).load()
     src.pop("skipped_no_mano")
     n = len(src["image"])
     w = StoreWriter(path)

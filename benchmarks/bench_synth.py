@@ -32,11 +32,12 @@ from benchmarks.timing import best_time, print_figures
 
 def run(n_cameras: int = 35, repeats: int = 3) -> dict:
     from handflow.hand.model import HandModel
+    from handflow.synth.mano import default_mano_dir
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        hm = HandModel.from_dir()
+        hm = HandModel.from_dir(default_mano_dir())
         cfg = SynthConfig()
         rig = dome_rig(cfg.image_hw, cfg.test_cameras)
         cams = [rig.cameras[c] for c in rig.ids[:: max(1, len(rig.ids) // n_cameras)][:n_cameras]]

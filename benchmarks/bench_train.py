@@ -34,6 +34,7 @@ def run(repeats: int = 5) -> dict:
     from handflow.preload import preload_split
     from handflow.synth.capture import load_synth_config, synthesize
     from handflow.hand.model import HandModel
+    from handflow.synth.mano import default_mano_dir
     from handflow.model.registry import build_model
     from handflow.train import _TrainStep, _targets, load_train_config
 
@@ -44,7 +45,7 @@ def run(repeats: int = 5) -> dict:
         os.environ["VIEWSELECT_CACHE"] = tmp
         try:
             root = synthesize(load_synth_config(REPO / "configs" / "synth" / "tiny.toml"), Path(tmp) / "tiny")
-            hm = HandModel.from_dir()
+            hm = HandModel.from_dir(default_mano_dir())
             t0 = time.perf_counter()
             data = preload_split(root, "train", cfg.model.crop_px, hm)
             preload_s = time.perf_counter() - t0

@@ -75,7 +75,9 @@ def open_split(root: str | Path, split: str, crop_px: int, hand_model, selection
             return CropStore(path)
         except HandflowError:  # a damaged store is rebuilt, never trusted
             shutil.rmtree(path, ignore_errors=True)
-    ds = InterHandDataset(root, split, selection=selection, crop_px=crop_px, max_frames=max_frames)
+    # visibility, where the capture stores none, from the MANO files of the hand model in use
+    ds = InterHandDataset(root, split, selection=selection, crop_px=crop_px, max_frames=max_frames,
+                          mano_dir=getattr(hand_model, "mano_dir", None))
     if len(ds) == 0:
         raise HandflowError(f"split {split!r} under {root} holds no images")
     idx = list(range(len(ds)))

@@ -24,6 +24,7 @@ from handflow.checkpoint import load_checkpoint, load_state_strict, save_checkpo
 from handflow.config import load_config, to_dict
 from handflow.data.store import CropStore
 from handflow.synth.capture import SynthConfig
+from handflow.synth.mano import default_mano_dir
 from handflow.errors import HandflowError
 from handflow.hand.model import HandModel
 from handflow.io import write_text
@@ -270,7 +271,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
         if cfg.data.root is not None and not Path(cfg.data.root).is_dir():
             raise HandflowError(f"data root does not exist: {cfg.data.root}")
         torch.manual_seed(cfg.seed)
-        hand_model = HandModel.from_dir(cfg.data.mano_dir)
+        hand_model = HandModel.from_dir(cfg.data.mano_dir or default_mano_dir())
         root = Path(cfg.data.root) if cfg.data.root else ensure_default_data()
         train_root = ensure_default_data(cfg.data.synth) if cfg.data.synth and not cfg.data.root else root
         S = cfg.model.crop_px

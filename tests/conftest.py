@@ -84,12 +84,13 @@ def tiny_multihands_root(tmp_path_factory, tiny_data_root) -> Path:
 
     from handflow.data.interhand import InterHandDataset
     from handflow.hand.model import HandModel
+    from handflow.synth.mano import default_mano_dir
     from handflow.multihands.annotate import annotate_split
     from handflow.multihands.config import MultiHandsConfig
 
     root = tmp_path_factory.mktemp("mh") / "tiny"
     shutil.copytree(tiny_data_root, root)
-    hm = HandModel.from_dir()
+    hm = HandModel.from_dir(default_mano_dir())
     for split in ("train", "test"):
         annotate_split(InterHandDataset(root, split, max_frames=2), hm, MultiHandsConfig(**TINY_MULTIHANDS))
     return root

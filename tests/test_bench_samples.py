@@ -8,10 +8,11 @@ import torch
 def test_bf16_flow_is_close_and_restored(tiny_model):
     from benchmarks.bench_samples import bf16_flow
     from handflow.hand.model import HandModel
+    from handflow.synth.mano import default_mano_dir
     from handflow.model.pose_params import Y_DIM
     from handflow.model.registry import load_model
 
-    model, _ = load_model(tiny_model, HandModel.from_dir(None), torch.device("cpu"))
+    model, _ = load_model(tiny_model, HandModel.from_dir(default_mano_dir()), torch.device("cpu"))
     g = torch.Generator().manual_seed(0)
     images = torch.rand(2, 3, model.cfg.crop_px, model.cfg.crop_px, generator=g)
     z = torch.randn(2, 5, Y_DIM, generator=g)

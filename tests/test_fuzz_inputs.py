@@ -93,16 +93,24 @@ def fuzz_root(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def synthetic_mano() -> str:
+    """The MANO folder the reader computes visibility with (BASE stores no ``joint_visible``)."""
+    from handflow.synth.mano import default_mano_dir
+
+    return str(default_mano_dir())
+
+
 def _write(root: Path, files: dict) -> None:
     for kind, obj in files.items():
         text = obj if isinstance(obj, str) else json.dumps(obj)
         (root / "annotations" / "test" / f"InterHand2.6M_test_{kind}.json").write_text(text)
 
 
-def _read(root: Path) -> None:
+def _read(root: Path, mano_dir: str) -> None:
     """Build the dataset and touch every item the way ``rank`` and training do."""
     try:
-        ds = InterHandDataset(root, "test", crop_px=16)
+        ds = InterHandDataset(root, "test", crop_px=16, mano_dir=mano_dir)
         for i in range(len(ds)):
             ds.geometry(i, (64, 64))
         ds.available()
@@ -110,35 +118,35 @@ def _read(root: Path) -> None:
         _one_line(err)
 
 
-def test_base_annotations_are_valid(fuzz_root):
+def test_base_annotations_are_valid(fuzz_root, synthetic_mano):
     _write(fuzz_root, BASE)
-    ds = InterHandDataset(fuzz_root, "test", crop_px=16)
+    ds = InterHandDataset(fuzz_root, "test", crop_px=16, mano_dir=synthetic_mano)
     assert len(ds) == 1 and ds[0]["image"].shape == (3, 16, 16)
 
 
 @FUZZ
 @given(which=st.sampled_from(ALL_PATHS), value=st.one_of(json_value, _special_numbers()))
-def test_fuzz_annotation_field(fuzz_root, which, value):
+def test_fuzz_annotation_field(fuzz_root, synthetic_mano, which, value):
     """One field (or a whole subtree, or a whole file) of a valid annotation set replaced."""
     kind, path = which
     files = copy.deepcopy(BASE)
     files[kind] = _set(files[kind], path, value)
     _write(fuzz_root, files)
-    _read(fuzz_root)
+    _read(fuzz_root, synthetic_mano)
 
 
 @FUZZ
 @given(kind=st.sampled_from(list(BASE)), cut=st.floats(0, 1), raw=st.binary(max_size=40))
-def test_fuzz_annotation_bytes(fuzz_root, kind, cut, raw):
+def test_fuzz_annotation_bytes(fuzz_root, synthetic_mano, kind, cut, raw):
     """A file truncated at a random point, or replaced by random bytes."""
     files = copy.deepcopy(BASE)
     text = json.dumps(files[kind])
     _write(fuzz_root, files)
     p = fuzz_root / "annotations" / "test" / f"InterHand2.6M_test_{kind}.json"
     p.write_text(text[: int(len(text) * cut)])
-    _read(fuzz_root)
+    _read(fuzz_root, synthetic_mano)
     p.write_bytes(raw)
-    _read(fuzz_root)
+    _read(fuzz_root, synthetic_mano)
 
 
 # ------------------------------------------------------------------------------------------ sequence specs

@@ -19,9 +19,10 @@ from handflow.errors import HandflowError
 @pytest.fixture(scope="module")
 def net(tiny_model):
     from handflow.hand.model import HandModel
+    from handflow.synth.mano import default_mano_dir
     from handflow.model.registry import load_model
 
-    model, _ = load_model(tiny_model, HandModel.from_dir(None))
+    model, _ = load_model(tiny_model, HandModel.from_dir(default_mano_dir()))
     return model
 
 
@@ -115,11 +116,12 @@ def test_shipped_model_still_loads():
     """The model `rank` uses by default is part of the repository: it is there, loads (its checksum holds
     where it has one) and builds a HandFlowNet that turns an image into finite two-hand keypoints."""
     from handflow.hand.model import HandModel
+    from handflow.synth.mano import default_mano_dir
     from handflow.model.registry import load_model
     from viewselect.rank_pipeline import DEFAULT_MODEL
 
     assert DEFAULT_MODEL.is_file(), f"the shipped model {DEFAULT_MODEL} is missing"
-    model, _ = load_model(DEFAULT_MODEL, HandModel.from_dir())
+    model, _ = load_model(DEFAULT_MODEL, HandModel.from_dir(default_mano_dir()))
     S = model.cfg.crop_px
     K = torch.tensor([[2.0 * S, 0.0, S / 2], [0.0, 2.0 * S, S / 2], [0.0, 0.0, 1.0]])[None]
     with torch.no_grad():

@@ -147,9 +147,11 @@ def data_show(
     from handflow.data.interhand import InterHandDataset
     from handflow.data.show import render_annotations, render_overlay
     from handflow.synth.capture import ensure_default_data
+    from viewselect.manodir import mano_folder
 
     root = data_root or ensure_default_data()
-    ds = InterHandDataset(root, split, selection=sequence, mano_dir=str(mano_dir) if mano_dir else None)
+    folder = mano_folder(mano_dir)
+    ds = InterHandDataset(root, split, selection=sequence, mano_dir=str(folder))
     pairs = ds.sequences()  # what --sequence resolved to
     if len(pairs) != 1:
         raise HandflowError(f"--sequence {sequence!r} selects {len(pairs)} sequences; name one as Capture<N>/<name>")
@@ -163,7 +165,7 @@ def data_show(
         from handflow.hand.model import HandModel
         from handflow.multihands.store import AnnotationReader
 
-        reader = AnnotationReader(root, split, HandModel.from_dir(str(mano_dir) if mano_dir else None))
+        reader = AnnotationReader(root, split, HandModel.from_dir(folder))
         path = reader.path(capture, seq)
         if not path.is_file():
             raise HandflowError(f"Capture{capture}/{seq} has no MultiHands file ({path}); run viewselect annotate first")
@@ -205,6 +207,7 @@ def annotate(
     from handflow.multihands.annotate import AnnotateSummary, annotate_split, merge_summaries, shard_sequences
     from handflow.multihands.config import MultiHandsConfig
     from viewselect.distributed import ProcessGroup
+    from viewselect.manodir import mano_folder
 
     cfg = load_config(MultiHandsConfig, _config_path(config))
     changes = {k: v for k, v in (("per_image", per_image), ("seed", seed)) if v is not None}
@@ -223,9 +226,9 @@ def annotate(
             if not any(sizes.get(p, 0) for p in pairs):
                 raise HandflowError(f"no images selected in split {split!r} under {root}")
             selection = shard_sequences({p: sizes.get(p, 0) for p in pairs}, proc.rank, proc.world)
-        hand_model = proc.local_first(lambda: HandModel.from_dir(mano_dir))  # may generate the synthetic MANO
-        ds = InterHandDataset(root, split, selection=selection, max_frames=frames,
-                              mano_dir=str(mano_dir) if mano_dir else None)
+        folder = proc.local_first(lambda: mano_folder(mano_dir))  # may generate the synthetic MANO
+        hand_model = HandModel.from_dir(folder)
+        ds = InterHandDataset(root, split, selection=selection, max_frames=frames, mano_dir=str(folder))
         if len(ds) == 0 and proc.world == 1:
             raise HandflowError(f"no images selected in split {split!r} under {root}")
         mine = annotate_split(ds, hand_model, cfg, force=force) if len(ds) else AnnotateSummary(split=split)
@@ -301,12 +304,13 @@ def evaluate_model(
     from handflow.evaluate import evaluate_split
     from handflow.hand.model import HandModel
     from handflow.model.registry import load_model
+    from viewselect.manodir import mano_folder
 
     if samples < 2:
         raise HandflowError(f"--samples must be at least 2, found {samples}")
     if not model.is_file():
         raise HandflowError(f"missing model checkpoint: {model}")
-    hm = HandModel.from_dir(str(mano_dir) if mano_dir else None)
+    hm = HandModel.from_dir(mano_folder(mano_dir))
     net, _ = load_model(model, hm)
     root = data_root or ensure_default_data()
     data = preload_split(root, split, net.cfg.crop_px, hm, max_images=max_images)
@@ -328,11 +332,11 @@ def multihands_report(
 
     from handflow.data.interhand import InterHandDataset
     from handflow.synth.capture import ensure_default_data
+    from viewselect.manodir import mano_folder
     from viewselect.multihands_report import write_multihands_report
 
     root = data_root or ensure_default_data()
-    ds = InterHandDataset(root, split, selection=sequence, max_frames=frames,
-                          mano_dir=str(mano_dir) if mano_dir else None)
+    ds = InterHandDataset(root, split, selection=sequence, max_frames=frames, mano_dir=str(mano_folder(mano_dir)))
     command = " ".join(["viewselect multihands-report", *sys.argv[2:]]) if sys.argv[1:2] == ["multihands-report"] \
         else "viewselect multihands-report"
     res = write_multihands_report(ds, out, command)

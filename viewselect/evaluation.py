@@ -32,7 +32,7 @@ class EvaluationRequest:
     sequence: str | None = None
     frames: int | None = None
     data_root: Path | None = None
-    mano_dir: Path | None = None
+    mano_dir: Path | None = None  # None: the synthetic MANO (viewselect.manodir)
     samples: int = 100
     annotations: int = 100
     seed: int = 0
@@ -60,8 +60,9 @@ def run_evaluation(req: EvaluationRequest) -> dict:
     from handflow.evaluate import evaluate_annotations
     from handflow.hand.model import HandModel
     from handflow.model.registry import load_model, model_digest
+    from viewselect.manodir import mano_folder
 
-    hm = HandModel.from_dir(req.mano_dir)
+    hm = HandModel.from_dir(mano_folder(req.mano_dir))
     loaded = []
     for name, path in req.models:
         model, meta = load_model(path, hm)

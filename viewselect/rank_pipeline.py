@@ -30,7 +30,7 @@ class RankRequest:
     split: str = "test"
     model: str | None = None  # None: the shipped default model
     compare_model: str | None = None  # a baseline whose spread becomes a ranker
-    mano_dir: str | None = None
+    mano_dir: str | None = None  # None: the synthetic MANO (viewselect.manodir), also for the data's visibility
     cameras: list[str] | None = None
     drop: int | None = None
     keep: int | None = None
@@ -179,18 +179,20 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
     from handflow.synth.capture import ensure_default_data
     from handflow.hand.model import HandModel
     from handflow.model.registry import load_model, model_digest
+    from viewselect.manodir import mano_folder
 
     _check(req)
     model_path = resolve_model_path(req.model)
     device = proc.device(req.device)
-    hand_model = proc.local_first(lambda: HandModel.from_dir(req.mano_dir))  # may generate synthetic MANO
+    mano_dir = str(proc.local_first(lambda: mano_folder(req.mano_dir)))  # may generate the synthetic MANO
+    hand_model = HandModel.from_dir(mano_dir)
     model, meta = load_model(model_path, hand_model, device)
     if req.data_root is not None and not Path(req.data_root).is_dir():
         raise HandflowError(f"data root does not exist: {req.data_root}")
     root = Path(req.data_root) if req.data_root else proc.local_first(ensure_default_data)
     crop_px = model.cfg.crop_px
     # only the selected sequences' rows are read (the split's annotation index, built on first use)
-    ds = InterHandDataset(root, req.split, selection=req.sequence, crop_px=crop_px, mano_dir=req.mano_dir,
+    ds = InterHandDataset(root, req.split, selection=req.sequence, crop_px=crop_px, mano_dir=mano_dir,
                           skip_bad_images=True)
     pairs = ds.sequences()  # what --sequence resolved to (handflow.data.selection, applied by the dataset)
     check_counts(req, len(_scored_cameras(ds, pairs, req.cameras)))
@@ -209,7 +211,7 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
         base, _ = load_model(resolve_model_path(req.compare_model), hand_model, device)
         if base.cfg.crop_px != crop_px:
             ds_base = InterHandDataset(root, req.split, selection=pairs, crop_px=base.cfg.crop_px,
-                                       mano_dir=req.mano_dir, skip_bad_images=True)
+                                       mano_dir=mano_dir, skip_bad_images=True)
         else:
             ds_base = ds
         brec = evaluate_views(base, model_digest(base), ds_base, pairs, req.engine, default_cache_root(),

@@ -72,7 +72,9 @@ class InterHandDataset(torch.utils.data.Dataset):
     spaced frames of each sequence (``--frames``: :func:`~handflow.data.selection.pick_frames`), ``crop_px`` the square crop size, ``hand_types`` which
     ``hand_type`` values to keep (``None`` = all), ``skip_bad_images`` count and skip unreadable
     images in :meth:`load_view` / :meth:`check_images` instead of raising, ``mano_dir`` the MANO
-    model folder used only when visibility must be computed (no ``joint_visible`` stored).
+    model folder used only when visibility must be computed (no ``joint_visible`` stored): the reader
+    has no default, since a real capture needs the real MANO files (the synthetic hand has another
+    mesh); without it such a capture raises ``HandflowError`` when visibility is first needed.
     """
 
     def __init__(
@@ -249,6 +251,10 @@ class InterHandDataset(torch.utils.data.Dataset):
         if self._hand_model is None:
             from handflow.hand.model import HandModel
 
+            if self.mano_dir is None:
+                raise HandflowError(
+                    f"split {self.split!r} under {self.root} stores no joint_visible: computing it needs the "
+                    "capture's real MANO files (the synthetic hand has another mesh); pass --mano-dir")
             self._hand_model = HandModel.from_dir(self.mano_dir)
         return self._hand_model
 

@@ -157,13 +157,14 @@ class HandModel(nn.Module):
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_dir(cls, mano_dir: str | os.PathLike | None = None,
+    def from_dir(cls, mano_dir: str | os.PathLike,
                  regressor_path: str | os.PathLike | None = None) -> "HandModel":
-        """Load ``MANO_RIGHT.pkl``/``MANO_LEFT.pkl`` from ``mano_dir`` (None: the synthetic default)."""
-        if mano_dir is None:
-            from handflow.synth.mano import default_mano_dir
+        """Load ``MANO_RIGHT``/``MANO_LEFT`` (``.pkl`` or ``.npz``) from ``mano_dir``.
 
-            mano_dir = default_mano_dir()
+        The folder is the caller's choice: the hand model has no default. Entry points that default to
+        the generated synthetic MANO (the CLI's ``--mano-dir``, training's ``data.mano_dir``, the
+        synthetic capture) resolve a missing folder with :func:`handflow.synth.mano.default_mano_dir`.
+        """
         right, left = load_mano_dir(mano_dir)
         V = right["v_template"].shape[0]
         if "tip_vertex_ids" in right and "tip_vertex_ids" in left:

@@ -22,8 +22,10 @@ from handflow.progress import track
 def annotation_spread(dataset: InterHandDataset) -> dict:
     """Mean per-joint spread (mm) of the annotations: ``{visible,occluded}_{depth,plane}_mm`` and counts."""
     from handflow.hand.model import HandModel
+    from handflow.synth.mano import default_mano_dir
 
-    reader = AnnotationReader(dataset.root, dataset.split, HandModel.from_dir(dataset.mano_dir))
+    # the MANO the annotations were made with: the dataset's folder, else the synthetic default (annotate's)
+    reader = AnnotationReader(dataset.root, dataset.split, HandModel.from_dir(dataset.mano_dir or default_mano_dir()))
     acc = {k: [] for k in ("visible_depth_mm", "visible_plane_mm", "occluded_depth_mm", "occluded_plane_mm",
                            "all_depth_mm", "all_plane_mm")}
     images = annotated = 0

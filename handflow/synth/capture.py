@@ -63,6 +63,7 @@ from handflow.keypoints import JOINT_HAND, N_JOINTS
 from handflow.progress import track
 from handflow.synth import motions
 from handflow.synth.appearance import noise_like, random_background, random_lighting, random_skin, shade, skin_albedo
+from handflow.synth.mano import default_mano_dir
 from handflow.synth.rig import Rig, dome_rig, random_rig
 
 SYNTH_VERSION = "1"
@@ -408,7 +409,7 @@ def _synthesize(cfg: SynthConfig | None, root: str | os.PathLike | None, overwri
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
     try:
         torch.manual_seed(cfg.seed)
-        hand_model = HandModel.from_dir(cfg.mano_dir)
+        hand_model = HandModel.from_dir(cfg.mano_dir or default_mano_dir())
         with torch.no_grad():
             probe = hand_model.mesh_from_mano(torch.zeros(1, 2, 48), torch.zeros(1, 2, 10), torch.zeros(1, 2, 3))
         n_verts = probe.shape[2]
@@ -456,7 +457,5 @@ def mano_digests(mano_dir: str | os.PathLike | None = None) -> dict:
     from handflow.io import file_digest
 
     if mano_dir is None:
-        from handflow.synth.mano import default_mano_dir
-
         mano_dir = default_mano_dir()
     return {p.name: file_digest(p) for p in sorted(Path(mano_dir).glob("MANO_*.pkl"))}

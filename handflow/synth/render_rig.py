@@ -30,6 +30,7 @@ from handflow.errors import HandflowError
 from handflow.geometry.camera import Camera
 from handflow.geometry.rig import camera_angles, rig_center
 from handflow.synth.capture import SYNTH_VERSION, SplitWriter, SynthConfig, mano_digests, publish, render_test_split
+from handflow.synth.mano import default_mano_dir
 from handflow.synth.rig import Rig
 
 MANIFEST = "viewselect_plan.json"
@@ -83,7 +84,7 @@ def _render(cameras, image_hw, frames: int, seed: int, root: Path) -> Path:
         rig = Rig(dict(cameras), {c: a[0] for c, a in angles.items()}, {c: a[1] for c, a in angles.items()},
                   next(iter(image_hw.values())), center)
         writer = SplitWriter(tmp, "test")  # the embedded capture's writer: the same layout, byte for byte
-        render_test_split(writer, HandModel.from_dir(None), cfg, rig, image_hw, "rendering the rig:")
+        render_test_split(writer, HandModel.from_dir(default_mano_dir()), cfg, rig, image_hw, "rendering the rig:")
         splits = {"test": writer.finish()}
         # the generator's name when the layout was fixed: it is part of the capture's bytes
         manifest = {"generator": "handflow.data.render_rig", "version": SYNTH_VERSION, "seed": seed,

@@ -10,12 +10,13 @@ import torch
 from handflow.preload import preload_split
 from handflow.evaluate import evaluate_split
 from handflow.hand.model import HandModel
+from handflow.synth.mano import default_mano_dir
 from handflow.metrics import mpjpe
 from handflow.model.registry import load_model
 
 
 def test_evaluate_split_on_tiny_test(tiny_data_root, tiny_model):
-    hm = HandModel.from_dir()
+    hm = HandModel.from_dir(default_mano_dir())
     model, _ = load_model(tiny_model, hm)
     data = preload_split(tiny_data_root, "test", model.cfg.crop_px, hm)
     res = evaluate_split(model, data, n_samples=4)
@@ -37,7 +38,7 @@ def test_occluded_and_visible_spread_pool_the_right_joints(tiny_data_root, tiny_
     from handflow.evaluate import _predictions
     from handflow.metrics import joint_sample_std
 
-    hm = HandModel.from_dir()
+    hm = HandModel.from_dir(default_mano_dir())
     model, _ = load_model(tiny_model, hm)
     data = preload_split(tiny_data_root, "test", model.cfg.crop_px, hm)
     res = evaluate_split(model, data, n_samples=4, batch=5)

@@ -132,9 +132,10 @@ def test_training_split_from_a_larger_synthetic_capture(tmp_path, tiny_train_con
     assert calls[0] is None and calls[1] == big_cfg  # default root (validation), then the training capture
     from handflow.preload import open_split
     from handflow.hand.model import HandModel
+    from handflow.synth.mano import default_mano_dir
 
-    n_big = len(open_split(big, "train", cfg.model.crop_px, HandModel.from_dir()))
-    n_tiny = len(open_split(tiny_data_root, "train", cfg.model.crop_px, HandModel.from_dir()))
+    n_big = len(open_split(big, "train", cfg.model.crop_px, HandModel.from_dir(default_mano_dir())))
+    n_tiny = len(open_split(tiny_data_root, "train", cfg.model.crop_px, HandModel.from_dir(default_mano_dir())))
     assert n_big != n_tiny
     payload = load_checkpoint(tmp_path / "run" / "last.pt")
     assert payload["config"]["data"]["synth"]["train_frames"] == 5

@@ -6,11 +6,12 @@ import torch
 
 from handflow.preload import preload_split
 from handflow.hand.model import HandModel
+from handflow.synth.mano import default_mano_dir
 from handflow.train import _fix_mode_annotations, _targets, load_train_config, train
 
 
 def test_preload_annotations_ground_truth_first(tiny_multihands_root):
-    hm = HandModel.from_dir()
+    hm = HandModel.from_dir(default_mano_dir())
     data = preload_split(tiny_multihands_root, "train", 32, hm, annotations=4)
     assert data["ann_y"].shape[1:] == (4, 218) and data["ann_joints_cam_mm"].shape[1:] == (4, 42, 3)
     assert data["ann_mask"][:, 0].all()
@@ -22,7 +23,7 @@ def test_preload_annotations_ground_truth_first(tiny_multihands_root):
 
 
 def test_mode_annotation_fixed_and_targets_use_it(tiny_multihands_root):
-    hm = HandModel.from_dir()
+    hm = HandModel.from_dir(default_mano_dir())
     data = preload_split(tiny_multihands_root, "train", 32, hm, annotations=4)
     first = _fix_mode_annotations(data["ann_mask"], seed=0)
     assert torch.equal(first, _fix_mode_annotations(data["ann_mask"], seed=0))

@@ -19,6 +19,7 @@ import torch
 from handflow.data.index import annotation_path
 from handflow.data.interhand import InterHandDataset
 from handflow.hand.model import HandModel
+from handflow.synth.mano import default_mano_dir
 from handflow.metrics import mpjpe, sample_std
 from handflow.model.registry import load_model
 from viewselect.engine import RankConfig
@@ -46,7 +47,7 @@ def _to_world(joints_cam: torch.Tensor, camrot, campos) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def expected(tiny_data_root, tiny_model):
     """Per camera of Capture0/SEQ: the numbers computed here from the model's own output."""
-    model, _ = load_model(tiny_model, HandModel.from_dir())
+    model, _ = load_model(tiny_model, HandModel.from_dir(default_mano_dir()))
     ds = InterHandDataset(tiny_data_root, "test", crop_px=model.cfg.crop_px)
     rig = json.loads(annotation_path(tiny_data_root, "test", "camera").read_text())["0"]
     out = {}

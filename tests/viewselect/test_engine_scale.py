@@ -40,9 +40,10 @@ def test_rank_config_rejects_bad_chunk_rows():
 def test_evaluate_batch_does_not_depend_on_chunking(tiny_data_root, tiny_model):
     from handflow.data.interhand import InterHandDataset
     from handflow.hand.model import HandModel
+    from handflow.synth.mano import default_mano_dir
     from handflow.model.registry import load_model
 
-    model, _ = load_model(tiny_model, HandModel.from_dir())
+    model, _ = load_model(tiny_model, HandModel.from_dir(default_mano_dir()))
     ds = InterHandDataset(tiny_data_root, "test", crop_px=model.cfg.crop_px)
     capture, seqs = next(iter(ds.available().items()))
     views = [ds.load_view(capture, seqs[0], c) for c in ds.camera_ids(capture, seqs[0])[:3]]

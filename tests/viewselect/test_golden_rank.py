@@ -28,12 +28,13 @@ def make_seeded_model(path: Path) -> Path:
     from handflow.checkpoint import save_checkpoint
     from handflow.config import to_dict
     from handflow.hand.model import HandModel
+    from handflow.synth.mano import default_mano_dir
     from handflow.model.config import ModelConfig
     from handflow.model.registry import build_model
 
     cfg = ModelConfig(**TINY_MODEL)
     torch.manual_seed(0)
-    model = build_model(cfg, HandModel.from_dir(None))
+    model = build_model(cfg, HandModel.from_dir(default_mano_dir()))
     save_checkpoint(path, {"kind": cfg.kind, "config": {"model": to_dict(cfg)}, "state_dict": model.state_dict()})
     return path
 

@@ -23,6 +23,7 @@ def rotate_capture(src, dst, Q: np.ndarray) -> None:
     """Copy the capture at ``src`` to ``dst`` with the world rotated by ``Q`` (3,3): cameras, 3D joints and
     MANO hands move together, the images stay the same."""
     from handflow.hand.model import HandModel
+    from handflow.synth.mano import default_mano_dir
 
     shutil.copytree(src, dst)
     ann = dst / "annotations" / "test"
@@ -37,7 +38,7 @@ def rotate_capture(src, dst, Q: np.ndarray) -> None:
         for fr in frames.values():
             fr["world_coord"] = (np.asarray(fr["world_coord"]) @ Q.T).tolist()
     (ann / "InterHand2.6M_test_joint_3d.json").write_text(json.dumps(joints))
-    hands = HandModel.from_dir(None)
+    hands = HandModel.from_dir(default_mano_dir())
     mano = json.loads((ann / "InterHand2.6M_test_MANO_NeuralAnnot.json").read_text())
     for frames in mano.values():
         for fr in frames.values():

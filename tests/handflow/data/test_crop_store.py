@@ -10,6 +10,7 @@ from handflow.preload import open_split, preload_split
 from handflow.data.store import CropStore, StoreWriter
 from handflow.errors import HandflowError
 from handflow.hand.model import HandModel
+from handflow.synth.mano import default_mano_dir
 
 
 def _rows(n: int, start: int) -> dict[str, torch.Tensor]:
@@ -62,7 +63,7 @@ def test_aborted_writer_leaves_nothing(tmp_path):
 
 
 def test_split_store_streams_in_chunks_and_matches_the_whole_read(tiny_data_root):
-    hm = HandModel.from_dir()
+    hm = HandModel.from_dir(default_mano_dir())
     store = open_split(tiny_data_root, "train", 32, hm, chunk=3)  # several chunks, last one partial
     data = preload_split(tiny_data_root, "train", 32, hm)  # same key: the same store, read whole
     assert len(store) == len(data["image"]) > 3

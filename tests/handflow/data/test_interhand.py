@@ -70,8 +70,9 @@ def test_projection_matches_stored_2d_and_crop(tiny_data_root, test_ds):
 def test_mano_round_trip(tiny_data_root, test_ds):
     """MANO parameters read back -> HandModel keypoints == the stored world joints, every split."""
     from handflow.hand.model import HandModel
+    from handflow.synth.mano import default_mano_dir
 
-    hm = HandModel.from_dir()
+    hm = HandModel.from_dir(default_mano_dir())
     for split in ("test", "train", "val"):
         ds = test_ds if split == "test" else InterHandDataset(tiny_data_root, split, crop_px=32)
         g = [ds.geometry(i, (128, 84)) for i in range(len(ds))]
@@ -267,7 +268,9 @@ def test_missing_and_truncated_images(copy_root):
     assert b["image"].shape[0] == 2 and b["skipped"] == []
 
 
-def test_visibility_recomputed_without_stored_flags(tiny_data_root, tmp_path):
+@pytest.fixture
+def no_stored_visibility(tiny_data_root, tmp_path):
+    """Capture1 of the tiny capture with ``joint_visible`` dropped from data.json (as the real release)."""
     root = tmp_path / "root"
     shutil.copytree(tiny_data_root / "annotations" / "test", root / "annotations" / "test")
     shutil.copytree(tiny_data_root / "images" / "test" / "Capture1", root / "images" / "test" / "Capture1")
@@ -276,11 +279,30 @@ def test_visibility_recomputed_without_stored_flags(tiny_data_root, tmp_path):
         for a in o["annotations"]:
             a.pop("joint_visible")
     _edit(annotation_path(root, "test", "data"), drop)
+    return root
+
+
+def test_visibility_recomputed_without_stored_flags(tiny_data_root, no_stored_visibility):
+    from handflow.synth.mano import default_mano_dir
+
     ref = InterHandDataset(tiny_data_root, "test", selection="Capture1", crop_px=32)
-    ds = InterHandDataset(root, "test", selection="Capture1", crop_px=32)
+    # the tiny capture was generated with the synthetic MANO: its folder gives the right mesh here
+    ds = InterHandDataset(no_stored_visibility, "test", selection="Capture1", crop_px=32, mano_dir=str(default_mano_dir()))
     agree, n = 0, 0
     for i in range(0, len(ds), 3):
         a, b = ds[i]["joint_visible"], ref[i]["joint_visible"]
         agree += int((a == b).sum())
         n += a.numel()
     assert agree / n > 0.97
+
+
+def test_visibility_without_a_mano_folder_is_one_error(tiny_data_root, no_stored_visibility):
+    """The reader has no default MANO: computing visibility without a folder names the split and --mano-dir."""
+    ds = InterHandDataset(no_stored_visibility, "test", selection="Capture1", crop_px=32)
+    assert len(ds) > 0  # indexing, selection and the stored 2D need no MANO
+    with pytest.raises(HandflowError) as err:
+        ds[0]
+    msg = str(err.value)
+    assert "\n" not in msg and "'test'" in msg and str(no_stored_visibility) in msg and "--mano-dir" in msg
+    # a capture that stores its visibility never needs one
+    assert InterHandDataset(tiny_data_root, "test", selection="Capture1", crop_px=32)[0]["joint_visible"].numel() == 42

@@ -9,6 +9,7 @@ from handflow.errors import HandflowError
 from handflow.geometry.rotation import axis_angle_to_matrix
 from handflow.hand import model as model_module
 from handflow.hand.model import INTERHAND_FROM_JOINTS_AND_TIPS, INTERHAND_TIP_IDS, HandModel
+from handflow.synth.mano import default_mano_dir
 
 B = 24
 MIRROR_AA = torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64)
@@ -131,7 +132,7 @@ def test_defaults_dtype_faces_and_gradients(mano_dir):
 
 def test_default_dir_is_the_generated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("VIEWSELECT_CACHE", str(tmp_path))
-    model = HandModel.from_dir()
+    model = HandModel.from_dir(default_mano_dir())
     assert model.mano_dir == tmp_path / "mano"
     assert (tmp_path / "mano" / "MANO_LEFT.pkl").is_file()
 

@@ -332,6 +332,7 @@ def test_train_model_command_per_kind(tmp_path, tiny_train_config, kind):
     from typer.testing import CliRunner
 
     from handflow.hand.model import HandModel
+    from handflow.synth.mano import default_mano_dir
     from viewselect.cli import app
 
     config = tmp_path / f"{kind}.toml"
@@ -345,5 +346,5 @@ def test_train_model_command_per_kind(tmp_path, tiny_train_config, kind):
     assert all(math.isfinite(float(v)) for v in rows[-1].values())
     std = float(rows[-1]["val_sample_std_mm"])
     assert std == 0 if kind == "regressor" else std > 0
-    model, meta = load_model(out / "model.pt", HandModel.from_dir(None))
+    model, meta = load_model(out / "model.pt", HandModel.from_dir(default_mano_dir()))
     assert meta["kind"] == kind and model.kind == kind and model.cfg.head_hidden == 16

@@ -14,8 +14,9 @@ S = 128
 @pytest.fixture(scope="module")
 def hand_model():
     from handflow.hand.model import HandModel
+    from handflow.synth.mano import default_mano_dir
 
-    return HandModel.from_dir().double()
+    return HandModel.from_dir(default_mano_dir()).double()
 
 
 def _scene(B=4, seed=0):

@@ -22,8 +22,9 @@ def _one_thread():
 @pytest.fixture(scope="session")
 def hand_model(tiny_data_root):
     from handflow.hand.model import HandModel
+    from handflow.synth.mano import default_mano_dir
 
-    return HandModel.from_dir(None)  # the synthetic MANO the tiny capture was generated with
+    return HandModel.from_dir(default_mano_dir())  # the synthetic MANO the tiny capture was generated with
 
 
 @pytest.fixture(scope="session")

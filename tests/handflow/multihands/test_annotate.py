@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from handflow.data.interhand import InterHandDataset
-from handflow.hand.model import HandModel
 from handflow.multihands.annotate import annotate_split
 from handflow.multihands.config import MultiHandsConfig
 from handflow.multihands.store import AnnotationReader, read_sequence, sequence_path
@@ -30,8 +29,9 @@ def _annotate(src, dst, cfg=CFG, **selection):
 
 def _hand_model():
     from handflow.hand.model import HandModel
+    from handflow.synth.mano import default_mano_dir
 
-    return HandModel.from_dir(None)
+    return HandModel.from_dir(default_mano_dir())
 
 
 def _files(root):
@@ -47,7 +47,7 @@ def annotated(tmp_path_factory, tiny_data_root):
 def _annotations(ds, i: int) -> dict | None:
     """MultiHands annotations of item ``i`` of ``ds``, read the way the layers above the data read them."""
     it = ds.items[i]
-    return AnnotationReader(ds.root, ds.split, HandModel.from_dir()).of(it["capture"], it["seq"], it["camera"], it["frame"])
+    return AnnotationReader(ds.root, ds.split, _hand_model()).of(it["capture"], it["seq"], it["camera"], it["frame"])
 
 
 def test_every_stored_annotation_passes_all_four_criteria(annotated, plaus):

@@ -33,8 +33,9 @@ TINY = REPO / "configs" / "synth" / "tiny.toml"
 @pytest.fixture(scope="module")
 def hand_model():
     from handflow.hand.model import HandModel
+    from handflow.synth.mano import default_mano_dir
 
-    return HandModel.from_dir()
+    return HandModel.from_dir(default_mano_dir())
 
 
 def _digests(root: Path) -> dict:
