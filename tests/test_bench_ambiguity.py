@@ -18,7 +18,7 @@ def _rows():
         for cam, err in (("a", 10.0), ("b", 20.0), ("c", 30.0)):
             for frame in range(2):
                 amb = err if sign > 0 else 100 - err
-                rows.append({"sequence": seq, "camera": cam, "mpjpe_global_mm": err + frame, "mpjpe_rr_mm": err,
+                rows.append({"sequence": seq, "camera": cam, "frame": frame, "mpjpe_global_mm": err + frame, "mpjpe_rr_mm": err,
                              "ambiguity_mm": amb, "articulation_mm": err, "depth_err_mm": 2 * err + frame, "distance_mm": 1000 - err,
                              "visible_fraction": 1 - err / 100,
                              "vis_sum": 4.0, "vis_n": 2, "occ_sum": 3.0, "occ_n": 1})
@@ -36,6 +36,8 @@ def test_summary_known_values():
     assert r["img_depth_vs_global"] == pytest.approx(1.0)  # the same order image by image
     # pooled: visible joints 4/2 = 2 mm each, occluded 3/1 = 3 mm
     assert r["occluded_vs_visible"] == pytest.approx(1.5)
+    # frame 1 adds 1 mm to every camera: the halves order the cameras the same way
+    assert r["cam_split_half_global"] == pytest.approx(1.0)
 
 
 def test_no_visible_joints_gives_no_ratio():
