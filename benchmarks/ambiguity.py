@@ -16,7 +16,12 @@ For every model, on the default test captures (every image of Capture0-1, ``--sa
   the ceiling for any ranker;
 * the articulation spread on occluded ÷ visible joints (as ``viewselect evaluate-model``).
 
-The table between the markers of ``reports/ambiguity.md`` is rewritten; the prose around it is not.
+``--probe NAME`` also fits a small error predictor on that model's frozen image features: a 2-layer MLP
+from the encoder's output to the log of the mode's Global (or RR) error, trained on the embedded capture's
+training split (images the shipped model never saw), scored on the test captures like a ranker. It asks
+whether the features carry the error at all, whatever a flow makes of them.
+
+The tables between the markers of ``reports/ambiguity.md`` are rewritten; the prose around them is not.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from handflow.preload import preload_split
 
 REPORT = Path(__file__).resolve().parent.parent / "reports" / "ambiguity.md"
 BEGIN, END = "<!-- table:begin -->", "<!-- table:end -->"
+PROBE_BEGIN, PROBE_END = "<!-- probe:begin -->", "<!-- probe:end -->"
 
 
 @torch.no_grad()
@@ -108,6 +114,76 @@ def summarize(df: pd.DataFrame) -> dict:
     }
 
 
+@torch.no_grad()
+def features_and_errors(model, data: dict, batch: int = 128) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``(ctx (N, C), {"global": (N,), "rr": (N,)} mm)``: the encoder's output and the mode's errors."""
+    ctx_all, errs = [], {"global": [], "rr": []}
+    for a in range(0, len(data["image"]), batch):
+        sl = slice(a, a + batch)
+        ctx = model.encode(data["image"][sl].float() / 255.0)
+        mode = model.predict_joints(ctx, data["K_crop"][sl], ctx.new_zeros(len(ctx), 1, Y_DIM))[:, 0]
+        ctx_all.append(ctx)
+        for al in errs:
+            errs[al].append(mpjpe(mode, data["joints_cam_mm"][sl], data["joint_valid"][sl], al))
+    return torch.cat(ctx_all), {al: torch.cat(v) for al, v in errs.items()}
+
+
+def fit_probe(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor, seed: int = 0,
+              steps: int = 2000) -> torch.Tensor:
+    """Predictions for ``x_test (M, C)`` of a 2-layer MLP (64 hidden) fitted to ``y_train (N,)`` on
+    ``x_train (N, C)`` (features standardised on the training rows; AdamW, batches of 256, seeded)."""
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    mu, sd = x_train.mean(0), x_train.std(0) + 1e-6
+    xs, xt = (x_train - mu) / sd, (x_test - mu) / sd
+    head = torch.nn.Sequential(torch.nn.Linear(xs.shape[1], 64), torch.nn.ReLU(), torch.nn.Linear(64, 1))
+    opt = torch.optim.AdamW(head.parameters(), lr=1e-3, weight_decay=1e-2)
+    with torch.enable_grad():
+        for _ in range(steps):
+            idx = torch.randint(0, len(xs), (256,), generator=gen)
+            loss = (head(xs[idx])[:, 0] - y_train[idx]).square().mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        return head(xt)[:, 0]
+
+
+def probe(model, train: dict, test: dict, items: list[dict]) -> dict:
+    """Spearman of a feature probe's predicted error with the actual error, per image and per camera."""
+    x_tr, e_tr = features_and_errors(model, train)
+    x_te, e_te = features_and_errors(model, test)
+    out = {"train_images": 0}
+    for al in ("global", "rr"):
+        ok = torch.isfinite(e_tr[al]) & (e_tr[al] > 0)  # images without a valid joint have no error
+        out["train_images"] = int(ok.sum())
+        pred = fit_probe(x_tr[ok], e_tr[al][ok].log(), x_te)
+        df = pd.DataFrame({"sequence": [f"Capture{it['capture']}/{it['seq']}" for it in items],
+                           "camera": [str(it["camera"]) for it in items], "p": pred.numpy(), "e": e_te[al].numpy()})
+        cams = df.groupby(["sequence", "camera"]).mean(numeric_only=True).reset_index()
+        out[f"img_{al}"] = _rho(df, "p", "e")
+        out[f"cam_{al}"] = float(sum(_rho(g, "p", "e") for _, g in cams.groupby("sequence")) / cams["sequence"].nunique())
+    return out
+
+
+def probe_table(name: str, r: dict) -> str:
+    return "\n".join([
+        "| features of | predicts | image: ρ(predicted, actual) | camera: ρ(predicted, actual) |",
+        "| --- | --- | ---: | ---: |",
+        f"| {name} | Global MPJPE | {r['img_global']:+.2f} | {r['cam_global']:+.2f} |",
+        f"| {name} | RR MPJPE | {r['img_rr']:+.2f} | {r['cam_rr']:+.2f} |",
+        "",
+        f"Probe fitted on {r['train_images']:,} training images (seed 0), scored on the test images; camera column as above.",
+    ])
+
+
+def _replace_between(text: str, begin: str, end: str, body: str) -> str:
+    if begin not in text:
+        text = f"{text.rstrip()}\n\n{begin}\n{end}\n"
+    pre, rest = text.split(begin, 1)
+    return f"{pre}{begin}\n{body}\n{end}{rest.split(end, 1)[1]}"
+
+
 def table(results: dict[str, dict], samples: int) -> str:
     head = ("| model | Global (mm) | RR (mm) | ambiguity (mm) | image: ρ(depth err, Global) | image: ρ(ambiguity, Global) "
             "| camera: ρ(ambiguity, Global) | camera: ρ(articulation, RR) | camera: ρ(visible, RR) "
@@ -130,10 +206,11 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", required=True, help="NAME=PATH,... (checkpoints)")
     ap.add_argument("--samples", type=int, default=30)
+    ap.add_argument("--probe", help="NAME of one of --models: also fit the feature probe on its encoder")
     args = ap.parse_args(argv)
     hand_model = HandModel.from_dir(default_mano_dir())
     root = ensure_default_data()
-    results = {}
+    results, probed = {}, None
     for spec in args.models.split(","):
         name, path = spec.split("=", 1)
         model, _ = load_model(path, hand_model)
@@ -144,10 +221,17 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"{path}: {len(data['image'])} test crops but {len(items)} test images (some skipped)")
         results[name] = summarize(per_image(model, data, items, args.samples))
         print(name, {k: round(v, 3) for k, v in results[name].items()})
-    text = REPORT.read_text() if REPORT.is_file() else f"# Ambiguity diagnostics\n\n{BEGIN}\n{END}\n"
-    pre, rest = text.split(BEGIN, 1)
-    post = rest.split(END, 1)[1]
-    write_text(REPORT, f"{pre}{BEGIN}\n{table(results, args.samples)}\n{END}{post}")
+        if name == args.probe:
+            train = preload_split(root, "train", model.cfg.crop_px, hand_model)
+            probed = probe(model, train, data, items)
+            print("probe", {k: round(v, 3) for k, v in probed.items()})
+    if args.probe and probed is None:
+        raise SystemExit(f"--probe {args.probe}: not one of the --models names")
+    text = REPORT.read_text() if REPORT.is_file() else "# Ambiguity diagnostics\n"
+    text = _replace_between(text, BEGIN, END, table(results, args.samples))
+    if probed is not None:
+        text = _replace_between(text, PROBE_BEGIN, PROBE_END, probe_table(args.probe, probed))
+    write_text(REPORT, text)
     print(f"wrote {REPORT}")
 
 

@@ -43,3 +43,28 @@ def test_summary_known_values():
 def test_no_visible_joints_gives_no_ratio():
     df = _rows().assign(vis_sum=0.0, vis_n=0)
     assert math.isnan(summarize(df)["occluded_vs_visible"])
+
+
+def test_probe_recovers_an_error_the_features_carry():
+    import torch
+
+    from benchmarks.ambiguity import fit_probe
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(600, 8, generator=g)
+    y = 2.0 * x[:, 3] - x[:, 5]  # the "error" is a function of the features
+    pred = fit_probe(x[:500], y[:500], x[500:], steps=600)
+    df = pd.DataFrame({"p": pred.numpy(), "y": y[500:].numpy()})
+    assert df.corr("spearman").iloc[0, 1] > 0.95
+    # features that carry nothing give nothing
+    noise = torch.randn(500, generator=g)
+    pred = fit_probe(x[:500], noise, x[500:], steps=600)
+    assert abs(pd.DataFrame({"p": pred.numpy(), "y": y[500:].numpy()}).corr("spearman").iloc[0, 1]) < 0.3
+
+
+def test_tables_are_replaced_between_their_markers_only():
+    from benchmarks.ambiguity import _replace_between
+
+    text = "intro\n<!-- a -->\nold\n<!-- b -->\nprose\n"
+    assert _replace_between(text, "<!-- a -->", "<!-- b -->", "new") == "intro\n<!-- a -->\nnew\n<!-- b -->\nprose\n"
+    assert _replace_between("intro\n", "<!-- a -->", "<!-- b -->", "new") == "intro\n\n<!-- a -->\nnew\n<!-- b -->\n"
