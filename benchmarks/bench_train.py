@@ -28,8 +28,6 @@ from benchmarks.timing import best_time, print_figures
 REPO = Path(__file__).resolve().parent.parent
 
 
-
-
 def run(repeats: int = 5) -> dict:
     from handflow.preload import preload_split
     from handflow.synth.capture import load_synth_config, synthesize

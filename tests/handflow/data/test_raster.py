@@ -1,20 +1,9 @@
 """Rasteriser and visibility on hand-made geometry."""
 
-import numpy as np
 import torch
+from meshes import K, box
 
 from handflow.data.raster import rasterize, visibility
-
-K = torch.tensor([[200.0, 0.0, 50.0], [0.0, 200.0, 40.0], [0.0, 0.0, 1.0]])
-
-
-def _box(center, size):
-    """Closed box mesh: (8,3) vertices, (12,3) faces."""
-    c, s = np.asarray(center, float), np.asarray(size, float) / 2
-    v = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float) * s + c
-    f = [[0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5], [0, 5, 1],
-         [2, 3, 7], [2, 7, 6], [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3]]
-    return torch.tensor(v), torch.tensor(f)
 
 
 def test_triangle_depth_and_coverage():
@@ -36,8 +25,8 @@ def test_triangle_depth_and_coverage():
 
 
 def test_nearest_face_wins_and_labels():
-    va, fa = _box([0, 0, 500], [40, 40, 20])
-    vb, fb = _box([10, 0, 700], [80, 80, 20])
+    va, fa = box([0, 0, 500], [40, 40, 20])
+    vb, fb = box([10, 0, 700], [80, 80, 20])
     verts = torch.cat([va, vb])[None]
     faces = torch.cat([fa, fb + 8])
     labels = torch.tensor([0] * 12 + [1] * 12)
@@ -49,8 +38,8 @@ def test_nearest_face_wins_and_labels():
 
 def test_visibility_front_hand_occludes_back_hand():
     # "right hand" (label 0) a slab in front, "left hand" (label 1) a bigger slab 150 mm behind
-    va, fa = _box([0, 0, 500], [60, 60, 20])
-    vb, fb = _box([0, 0, 650], [160, 120, 20])
+    va, fa = box([0, 0, 500], [60, 60, 20])
+    vb, fb = box([0, 0, 650], [160, 120, 20])
     verts = torch.cat([va, vb])[None]
     faces = torch.cat([fa, fb + 8])
     labels = torch.tensor([0] * 12 + [1] * 12)
