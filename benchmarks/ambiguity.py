@@ -16,7 +16,7 @@ For every model, on the default test captures (every image of Capture0-1, ``--sa
   the ceiling for any ranker;
 * the articulation spread on occluded ÷ visible joints (as ``viewselect evaluate-model``).
 
-``--probe NAME`` also fits a small error predictor on that model's frozen image features: a 2-layer MLP
+``--probe NAME,...`` also fits a small error predictor on that model's frozen image features: a 2-layer MLP
 from the encoder's output to the log of the mode's Global (or RR) error, trained on the embedded capture's
 training split (images the shipped model never saw), scored on the test captures like a ranker. It asks
 whether the features carry the error at all, whatever a flow makes of them.
@@ -166,15 +166,15 @@ def probe(model, train: dict, test: dict, items: list[dict]) -> dict:
     return out
 
 
-def probe_table(name: str, r: dict) -> str:
-    return "\n".join([
-        "| features of | predicts | image: ρ(predicted, actual) | camera: ρ(predicted, actual) |",
-        "| --- | --- | ---: | ---: |",
-        f"| {name} | Global MPJPE | {r['img_global']:+.2f} | {r['cam_global']:+.2f} |",
-        f"| {name} | RR MPJPE | {r['img_rr']:+.2f} | {r['cam_rr']:+.2f} |",
-        "",
-        f"Probe fitted on {r['train_images']:,} training images (seed 0), scored on the test images; camera column as above.",
-    ])
+def probe_table(probes: dict[str, dict]) -> str:
+    lines = ["| features of | predicts | image: ρ(predicted, actual) | camera: ρ(predicted, actual) |",
+             "| --- | --- | ---: | ---: |"]
+    for name, r in probes.items():
+        lines += [f"| {name} | Global MPJPE | {r['img_global']:+.2f} | {r['cam_global']:+.2f} |",
+                  f"| {name} | RR MPJPE | {r['img_rr']:+.2f} | {r['cam_rr']:+.2f} |"]
+    n = next(iter(probes.values()))["train_images"]
+    lines += ["", f"Probe fitted on {n:,} training images (seed 0), scored on the test images; camera column as above."]
+    return "\n".join(lines)
 
 
 def _replace_between(text: str, begin: str, end: str, body: str) -> str:
@@ -206,11 +206,12 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", required=True, help="NAME=PATH,... (checkpoints)")
     ap.add_argument("--samples", type=int, default=30)
-    ap.add_argument("--probe", help="NAME of one of --models: also fit the feature probe on its encoder")
+    ap.add_argument("--probe", default="", help="NAME,... of --models: also fit the feature probe on their encoders")
     args = ap.parse_args(argv)
     hand_model = HandModel.from_dir(default_mano_dir())
     root = ensure_default_data()
-    results, probed = {}, None
+    results, probed = {}, {}
+    wanted = [n for n in args.probe.split(",") if n]
     for spec in args.models.split(","):
         name, path = spec.split("=", 1)
         model, _ = load_model(path, hand_model)
@@ -221,16 +222,17 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"{path}: {len(data['image'])} test crops but {len(items)} test images (some skipped)")
         results[name] = summarize(per_image(model, data, items, args.samples))
         print(name, {k: round(v, 3) for k, v in results[name].items()})
-        if name == args.probe:
+        if name in wanted:
             train = preload_split(root, "train", model.cfg.crop_px, hand_model)
-            probed = probe(model, train, data, items)
-            print("probe", {k: round(v, 3) for k, v in probed.items()})
-    if args.probe and probed is None:
-        raise SystemExit(f"--probe {args.probe}: not one of the --models names")
+            probed[name] = probe(model, train, data, items)
+            print("probe", {k: round(v, 3) for k, v in probed[name].items()})
+    missing = [n for n in wanted if n not in probed]
+    if missing:
+        raise SystemExit(f"--probe {missing[0]}: not one of the --models names")
     text = REPORT.read_text() if REPORT.is_file() else "# Ambiguity diagnostics\n"
     text = _replace_between(text, BEGIN, END, table(results, args.samples))
-    if probed is not None:
-        text = _replace_between(text, PROBE_BEGIN, PROBE_END, probe_table(args.probe, probed))
+    if probed:
+        text = _replace_between(text, PROBE_BEGIN, PROBE_END, probe_table(probed))
     write_text(REPORT, text)
     print(f"wrote {REPORT}")
 
