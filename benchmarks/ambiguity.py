@@ -34,6 +34,7 @@ import torch
 
 from handflow.data.interhand import InterHandDataset
 from handflow.synth.capture import ensure_default_data
+from handflow.evaluate import predictions
 from handflow.hand.model import HandModel
 from handflow.synth.mano import default_mano_dir
 from handflow.io import write_text
@@ -51,24 +52,20 @@ PROBE_BEGIN, PROBE_END = "<!-- probe:begin -->", "<!-- probe:end -->"
 def per_image(model, data: dict, items: list[dict], n_samples: int, seed: int = 0, batch: int = 64) -> pd.DataFrame:
     """One row per image: sequence, camera, errors (mm), ambiguity and articulation spread (mm), root-depth
     error (mm), visible fraction, and the pooled visible / occluded joint spreads (sums and counts)."""
-    gen = torch.Generator().manual_seed(seed)
     rows = []
-    for a in range(0, len(data["image"]), batch):
-        sl = slice(a, a + batch)
-        images = data["image"][sl].float() / 255.0
-        z = torch.randn(images.shape[0], n_samples, Y_DIM, generator=gen)
-        out = model.predict(images, data["K_crop"][sl], n_samples=n_samples, z=z)
+    for sl, _, _, out in predictions(model, data, n_samples, batch, seed):
+        a = sl.start
         mode, samples = out["mode_joints"], out["samples_joints"]
         gt, valid = data["joints_cam_mm"][sl], data["joint_valid"][sl]
         vis = data["joint_visible"][sl].bool() & valid.bool()
         occ = ~data["joint_visible"][sl].bool() & valid.bool()
         e_global, e_rr = mpjpe(mode, gt, valid, "global"), mpjpe(mode, gt, valid, "rr")
-        amb, art = sample_std(samples), sample_std(samples, alignment="rr")
         js = joint_sample_std(samples, alignment="rr")  # (b, 42)
+        amb, art = sample_std(samples), js.mean(-1)
         w = valid.float()
         depth_err = ((mode[..., 2] - gt[..., 2]) * w).sum(-1).abs() / w.sum(-1).clamp(min=1)
         distance = (gt[..., 2] * w).sum(-1) / w.sum(-1).clamp(min=1)
-        for i in range(images.shape[0]):
+        for i in range(mode.shape[0]):
             it = items[a + i]
             rows.append({
                 "sequence": f"Capture{it['capture']}/{it['seq']}", "camera": str(it["camera"]), "frame": int(it["frame"]),

@@ -37,7 +37,7 @@ class _Means:
         return res
 
 
-def _predictions(model, data: dict, n_samples: int, batch: int, seed: int):
+def predictions(model, data: dict, n_samples: int, batch: int, seed: int):
     """``(batch slice, device, K_crop, model.predict output)`` over a preloaded split, in eval mode (restored
     afterwards); the noise comes from one generator seeded by ``seed``, drawn in image order."""
     was_training = model.training
@@ -62,16 +62,16 @@ def evaluate_split(model, data: dict, n_samples: int = 100, batch: int = 64, see
     Runs on the model's device and leaves the model in the train/eval mode it had.
     """
     m = _Means()
-    for sl, device, K, out in _predictions(model, data, n_samples, batch, seed):
+    for sl, device, K, out in predictions(model, data, n_samples, batch, seed):
         gt, valid = data["joints_cam_mm"][sl].to(device), data["joint_valid"][sl].to(device)
         const = model.lift(model.y_mean.expand(K.shape[0], -1), K)
         for al in ALIGNMENTS:
             m.add(f"mode_mpjpe_{al}_mm", mpjpe(out["mode_joints"], gt, valid, al))
             m.add(f"constant_mpjpe_{al}_mm", mpjpe(const, gt, valid, al))
         m.add("sample_std_mm", sample_std(out["samples_joints"]))
-        m.add("sample_std_rr_mm", sample_std(out["samples_joints"], alignment="rr"))
         # articulation spread on the joints the image hides vs those it shows (pooled over joints)
         js = joint_sample_std(out["samples_joints"], alignment="rr")  # (b,42)
+        m.add("sample_std_rr_mm", js.mean(-1))  # = sample_std(..., alignment="rr")
         vis = data["joint_visible"][sl].to(device).bool() & valid.bool()
         occ = ~data["joint_visible"][sl].to(device).bool() & valid.bool()
         m.add("sample_std_rr_visible_mm", js[vis])
@@ -102,7 +102,7 @@ def evaluate_annotations(model, data: dict, n_samples: int = 100, batch: int = 3
         raise HandflowError("evaluate_annotations needs MultiHands annotations (preload_split(..., annotations=K))")
     m = _Means()
     add = m.add
-    for sl, device, K, out in _predictions(model, data, n_samples, batch, seed):
+    for sl, device, K, out in predictions(model, data, n_samples, batch, seed):
         gt, valid = data["joints_cam_mm"][sl].to(device), data["joint_valid"][sl].to(device) > 0
         visible = data["joint_visible"][sl].to(device) > 0
         ann, amask = data["ann_joints_cam_mm"][sl].to(device), data["ann_mask"][sl].to(device)

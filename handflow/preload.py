@@ -19,6 +19,7 @@ from handflow.cache import cache_dir
 from handflow.data.store import CropStore, StoreWriter
 from handflow.multihands.store import AnnotationReader, multihands_dir
 from handflow.errors import HandflowError
+from handflow.hand.model import hand_model_digest
 from handflow.model.pose_params import y_from_mano
 from handflow.progress import track
 
@@ -36,11 +37,13 @@ def _multihands_digest(root: Path, split: str) -> str:
     return hashlib.sha256("".join(f"{p.parent.name}/{p.name}:{file_digest(p)}" for p in files).encode()).hexdigest()[:16]
 
 
-def _data_key(root: Path, split: str, crop_px: int, selection: str | None, max_images: int | None,
+def _data_key(root: Path, split: str, crop_px: int, hand_model, selection: str | None, max_images: int | None,
               annotations: int = 1, max_frames: int | None = None) -> str:
+    """The store's name: the data, the selection and the hand model (``y``, the annotations' joints and any
+    computed visibility are lifted through it)."""
     extra = [annotations, _multihands_digest(root, split), max_frames] if annotations > 1 or max_frames else []
     blob = json.dumps([PRELOAD_VERSION, str(root.resolve()), split, crop_px, selection, max_images,
-                       annotation_digest(root, split), *extra])
+                       annotation_digest(root, split), hand_model_digest(hand_model), *extra])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -68,7 +71,7 @@ def open_split(root: str | Path, split: str, crop_px: int, hand_model, selection
         if not any(multihands_dir(root, split).glob("Capture*/*.npz")):
             raise HandflowError(f"no MultiHands annotations for split {split!r} under {root}: run "
                                 f"`viewselect annotate --split {split}` first")
-    key = _data_key(root, split, crop_px, selection, max_images, annotations, max_frames)
+    key = _data_key(root, split, crop_px, hand_model, selection, max_images, annotations, max_frames)
     path = cache_dir() / "crops" / f"{split}-{key}"
     if (path / "meta.json").is_file():
         try:

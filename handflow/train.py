@@ -118,22 +118,20 @@ def _lr_at(step: int, total: int, o: OptimConfig) -> float:
 class _TrainStep(torch.nn.Module):
     """The whole loss as one ``forward`` so DistributedDataParallel sees every parameter use."""
 
-    def __init__(self, model, loss_cfg: LossConfig, amp: bool, amp_cpu: bool = False, train_encoder: bool = True):
+    def __init__(self, model, loss_cfg: LossConfig, amp: bool, amp_cpu: bool = False):
         super().__init__()
         self.model = model
         self.loss_cfg = loss_cfg
         self.amp = amp
         self.amp_cpu = amp_cpu
-        self.train_encoder = train_encoder
 
     def forward(self, images, targets: LossTargets):
-        with torch.set_grad_enabled(self.train_encoder and torch.is_grad_enabled()):
-            if (self.amp and images.is_cuda) or (self.amp_cpu and not images.is_cuda):
-                with torch.autocast(images.device.type, dtype=torch.bfloat16):
-                    ctx = self.model.encode(images)
-                ctx = ctx.float()
-            else:
+        if (self.amp and images.is_cuda) or (self.amp_cpu and not images.is_cuda):
+            with torch.autocast(images.device.type, dtype=torch.bfloat16):
                 ctx = self.model.encode(images)
+            ctx = ctx.float()
+        else:
+            ctx = self.model.encode(images)
         if isinstance(self.model, OwnLoss):  # the baselines carry their own loss; HandFlowNet's is handflow_loss
             return self.model.loss(ctx, targets, self.loss_cfg)
         return handflow_loss(self.model, ctx, targets, self.loss_cfg)
@@ -287,7 +285,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
             raise HandflowError(f"training split holds {N} images, fewer than one batch of {o.batch_size}")
         total_steps = steps_per_epoch * o.epochs
         model = build_model(cfg.model, hand_model).to(dev)
-        model.encoder.requires_grad_(cfg.train_encoder)
+        model.encoder.requires_grad_(cfg.train_encoder)  # frozen: no graph through it, no optimiser state
         optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=o.lr,
                                   weight_decay=o.weight_decay)
         start_epoch = 0
@@ -314,7 +312,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
                 with torch.no_grad():
                     images, tg = _targets(train_data, first, dev, mode_index)
                     model.data_init(tg.y[:, 0], model.encode(images))
-        step_module = _TrainStep(model, cfg.loss, cfg.amp, cfg.amp_cpu, cfg.train_encoder)
+        step_module = _TrainStep(model, cfg.loss, cfg.amp, cfg.amp_cpu)
         if world > 1:
             step_module = torch.nn.parallel.DistributedDataParallel(step_module)
         if rank == 0:

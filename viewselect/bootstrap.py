@@ -34,7 +34,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from handflow.errors import HandflowError
-from viewselect.streaming import group_bounds, sample_groups  # noqa: F401  (re-exported)
 
 ALIGNMENTS = ("global", "rrr", "rr")
 DEFAULT_RESAMPLES = 1000
@@ -102,9 +101,10 @@ def stats_from_records(records: list) -> ViewStats:
     mp = np.full((len(ALIGNMENTS), S, C, F), np.nan)
     vis = np.zeros((S, C, F, 42), bool)
     si, ci = {s: i for i, s in enumerate(seqs)}, {c: i for i, c in enumerate(cams)}
+    pos = {s: {f: i for i, f in enumerate(fr)} for s, fr in frames.items()}  # frame id -> slot, once per sequence
     for r in records:
         s, c = si[r.sequence], ci[r.camera]
-        slot = [frames[seqs[s]].index(f) for f in r.frames]
+        slot = [pos[r.sequence][f] for f in r.frames]
         amb[s, c, slot] = _arr(r.frame_ambiguity_mm)
         g = _arr(r.frame_group_ambiguity_mm)
         grp[s, c, slot, : g.shape[1]] = g
@@ -197,11 +197,11 @@ def bootstrap(stats: ViewStats, n_resamples: int = DEFAULT_RESAMPLES, seed: int 
         with _quiet():
             amb_seq = np.nanmean(np.where(valid, amb, np.nan), axis=2)  # (S, C)
             amb_out[b] = np.nanmean(amb_seq, axis=0)
+            first = np.nanargmin(np.where(np.isnan(amb_seq), np.inf, amb_seq), axis=1)  # least ambiguous per sequence
             for a in range(len(ALIGNMENTS)):
                 mp_seq = np.nanmean(np.where(valid, take(stats.mpjpe_mm[a]), np.nan), axis=2)  # (S, C)
                 regret = mp_seq - np.nanmin(mp_seq, axis=1, keepdims=True)
                 reg_out[a, b] = np.nanmean(regret, axis=0)
-                first = np.nanargmin(np.where(np.isnan(amb_seq), np.inf, amb_seq), axis=1)
                 gain_out[a, b] = float(np.mean(regret[np.arange(S), first] - np.nanmean(regret, axis=1)))
     return BootstrapResult(stats.cameras, amb_out, reg_out, gain_out, level, seed)
 

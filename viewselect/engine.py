@@ -42,7 +42,7 @@ from handflow.progress import make_progress
 from viewselect.noise import ViewNoise, chunks
 from viewselect.prefetch import Prefetch
 from viewselect.records import SkippedView, ViewRecord, hands_center
-from viewselect.streaming import GroupedSpread, SampleSpread, group_bounds
+from viewselect.streaming import GroupedSpread, group_bounds
 from viewselect.triangulation import Scene
 from viewselect.viewcache import ViewCache, cache_key, images_stamp
 
@@ -84,14 +84,12 @@ def evaluate_batch(model: PoseModel, views: list[dict], cfg: RankConfig) -> list
     if isinstance(model, SamplesInChunks):
         ctx = model.encode(images.to(device))
         mode_cam = model.predict_joints(ctx, K, ctx.new_zeros(B, 1, Y_DIM))[:, 0]  # f_v(0), (B,42,3) mm
-        spread = SampleSpread(B, device)
         groups = GroupedSpread(B, bounds, device)
         for i0, i1, s0, s1 in chunks(B, N, cfg.chunk_rows):
             z = noise.take(i0, i1, s0, s1).to(device)
             joints = model.predict_joints(ctx[i0:i1], K[i0:i1], z)
-            spread.add(i0, i1, joints)
             groups.add(i0, i1, s0, joints)
-        std, group_std = spread.std(), groups.std()  # (B,), (B, G)
+        std, group_std = groups.total_std(), groups.std()  # (B,), (B, G)
     else:  # a model without the chunked interface: all samples in one call
         out = model.predict(images.to(device), K, n_samples=N, z=noise.take(0, B, 0, N).to(device))
         mode_cam, std = out["mode_joints"], sample_std(out["samples_joints"])

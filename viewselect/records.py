@@ -32,7 +32,7 @@ class ViewRecord:
     visible: list[list[int]]
     # per frame (aligned with `frames`; None where not finite), what the bootstrap resamples
     # (viewselect.bootstrap): the frame's ambiguity, the same on each of G disjoint pose-sample
-    # groups (G, bootstrap.group_bounds), and the mode's MPJPE per alignment, all mm
+    # groups (G, streaming.group_bounds), and the mode's MPJPE per alignment, all mm
     frame_ambiguity_mm: list[float | None]
     frame_group_ambiguity_mm: list[list[float | None]]
     frame_mpjpe_global_mm: list[float | None]

@@ -67,3 +67,11 @@ class GroupedSpread:
     def std(self) -> torch.Tensor:
         """``(B, G)`` mm: :meth:`SampleSpread.std` of each group."""
         return torch.stack([g.std() for g in self.groups], dim=-1)
+
+    def total_std(self) -> torch.Tensor:
+        """``(B,)`` mm: :meth:`SampleSpread.std` over all samples, merged from the groups (Chan et al.), so
+        the samples are reduced once, not once per group and again for the whole."""
+        n = sum(g.n for g in self.groups)
+        mean = sum(g.n * g.mean for g in self.groups) / n
+        m2 = sum(g.m2 + g.n * (g.mean - mean).square() for g in self.groups)
+        return (m2 / (n - 1)).sum(-1).sqrt().mean(-1)

@@ -30,8 +30,10 @@ capture's manifest) hold, for caches of results computed from them.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
+import operator
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -156,6 +158,20 @@ def _f64(col: pl.Series, width: int) -> np.ndarray:
     return np.array(col.cast(pl.Array(pl.Float64, width)).to_numpy().reshape(len(col), width))  # writable copy
 
 
+def _scan_pairs(path: Path, pairs, col: str, capture_type) -> pl.DataFrame:
+    """Rows of a Parquet file whose ``(capture, col)`` is in ``pairs``, in file order. One ``capture == c &
+    col in [...]`` term per capture, so the filter is pushed down to the row-group statistics. ``capture_type``:
+    how the file stores the capture (``int`` in rows.parquet, ``str`` in the per-frame tables)."""
+    lf = pl.scan_parquet(path)
+    by_cap: dict = {}
+    for cap, value in pairs:
+        by_cap.setdefault(capture_type(cap), set()).add(str(value))
+    if not by_cap:
+        return lf.head(0).collect()
+    terms = [(pl.col("capture") == cap) & pl.col(col).is_in(sorted(vals)) for cap, vals in sorted(by_cap.items())]
+    return lf.filter(functools.reduce(operator.or_, terms)).collect()
+
+
 @dataclass(frozen=True)
 class AnnotationIndex:
     """A finished index of one split (see the module docstring); reads only what is asked for."""
@@ -163,10 +179,6 @@ class AnnotationIndex:
     dir: Path
     root: Path
     split: str
-
-    @property
-    def data_path(self) -> Path:
-        return annotation_path(self.root, self.split, "data")
 
     def manifest(self) -> dict:
         return json.loads((self.dir / "manifest.json").read_text())
@@ -193,35 +205,16 @@ class AnnotationIndex:
 
     def rows(self, pairs: set[tuple[int, str]] | None = None) -> pl.DataFrame:
         """Annotation rows of the given ``(capture, seq)`` pairs (None: all), in index order."""
-        lf = pl.scan_parquet(self.dir / "rows.parquet")
-        if pairs is not None:
-            if not pairs:
-                return lf.head(0).collect()
-            by_cap: dict[int, list[str]] = {}
-            for cap, seq in pairs:
-                by_cap.setdefault(int(cap), []).append(str(seq))
-            # one (capture == c & seq in [...]) term per capture: pushed down to the row-group statistics
-            cond = None
-            for cap, seqs in sorted(by_cap.items()):
-                term = (pl.col("capture") == cap) & pl.col("seq").is_in(sorted(seqs))
-                cond = term if cond is None else cond | term
-            lf = lf.filter(cond)
-        return lf.collect()
+        if pairs is None:
+            return pl.read_parquet(self.dir / "rows.parquet")
+        return _scan_pairs(self.dir / "rows.parquet", pairs, "seq", int)
 
     def joint_captures(self) -> set[str]:
         """Captures present in ``joint_3d.json``."""
         return set(pl.scan_parquet(self.dir / "joints.parquet").select("capture").unique().collect()["capture"].to_list())
 
     def _frames(self, name: str, keys: set[tuple[int, int]]) -> pl.DataFrame:
-        lf = pl.scan_parquet(self.dir / name)
-        by_cap: dict[str, list[str]] = {}
-        for cap, fr in keys:
-            by_cap.setdefault(str(cap), []).append(str(fr))
-        cond = None
-        for cap, frames in sorted(by_cap.items()):
-            term = (pl.col("capture") == cap) & pl.col("frame").is_in(sorted(frames))
-            cond = term if cond is None else cond | term
-        return lf.filter(cond).collect() if cond is not None else lf.head(0).collect()
+        return _scan_pairs(self.dir / name, keys, "frame", str)
 
     def joints(self, keys: set[tuple[int, int]]) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
         """``{(capture, frame): (world (42,3) mm, joint_valid (42,))}`` of the frames asked for that exist."""
@@ -257,8 +250,13 @@ def ensure_index(root: str | os.PathLike, split: str, cache: Path | None = None)
 @contextmanager
 def _lock(folder: Path):
     """One builder per index folder at a time (several processes of one torchrun job, say)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as fh:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fh = open(folder / ".lock", "w")
+    except OSError as err:
+        raise HandflowError(f"cannot write the annotation index under {folder} (VIEWSELECT_CACHE moves the cache): "
+                            f"{err.strerror or err}") from err
+    with fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield

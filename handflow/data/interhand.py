@@ -107,7 +107,6 @@ class InterHandDataset(torch.utils.data.Dataset):
         self.data_path = annotation_path(self.root, split, "data")
         self.camera_path = annotation_path(self.root, split, "camera")
         self.joint_path = annotation_path(self.root, split, "joint_3d")
-        self.mano_path = annotation_path(self.root, split, "MANO_NeuralAnnot")
         # everything is read through the split's columnar index (built on first use, rebuilt when a JSON
         # changes): only the selected sequences' rows and frames are loaded
         self.index = ensure_index(self.root, split)
@@ -220,6 +219,7 @@ class InterHandDataset(torch.utils.data.Dataset):
                 bad.append(str(err))
         if bad:
             self.items = self.items.take(keep)
+            self._vis_cache.clear()  # keyed by row number: the rows just moved
             self.skipped.extend(bad)
         return bad
 

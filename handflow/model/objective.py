@@ -14,6 +14,7 @@ import torch
 
 from handflow.errors import HandflowError
 from handflow.geometry.rotation import rot6d_as_pair
+from handflow.metrics import align
 from handflow.model.pose_params import WRIST, Y_DIM, split_y
 
 __all__ = ["LossConfig", "LossTargets", "pose_terms", "orthonormal_penalty", "rr_keypoints"]
@@ -72,9 +73,8 @@ def orthonormal_penalty(y: torch.Tensor) -> torch.Tensor:
 
 
 def rr_keypoints(joints: torch.Tensor) -> torch.Tensor:
-    """``(...,42,3)`` -> each hand relative to its own wrist (InterHand 20 / 41)."""
-    r, l = joints[..., :21, :], joints[..., 21:, :]
-    return torch.cat([r - joints[..., WRIST[0] : WRIST[0] + 1, :], l - joints[..., WRIST[1] : WRIST[1] + 1, :]], -2)
+    """``(...,42,3)`` -> each hand relative to its own wrist (InterHand 20 / 41): the metrics' RR alignment."""
+    return align(joints, "rr")
 
 
 def _project(joints: torch.Tensor, K: torch.Tensor, min_depth: float) -> torch.Tensor:

@@ -35,7 +35,7 @@ def test_evaluate_split_on_tiny_test(tiny_data_root, tiny_model):
 def test_occluded_and_visible_spread_pool_the_right_joints(tiny_data_root, tiny_model):
     import torch
 
-    from handflow.evaluate import _predictions
+    from handflow.evaluate import predictions
     from handflow.metrics import joint_sample_std
 
     hm = HandModel.from_dir(default_mano_dir())
@@ -44,7 +44,7 @@ def test_occluded_and_visible_spread_pool_the_right_joints(tiny_data_root, tiny_
     res = evaluate_split(model, data, n_samples=4, batch=5)
     # the same pooled means recomputed in one pass over all images
     js = torch.cat([joint_sample_std(out["samples_joints"], "rr")
-                    for _, _, _, out in _predictions(model, data, 4, 5, 0)])
+                    for _, _, _, out in predictions(model, data, 4, 5, 0)])
     valid, shown = data["joint_valid"].bool(), data["joint_visible"].bool()
     assert (valid & ~shown).any() and (valid & shown).any(), "the tiny capture has occluded and visible joints"
     assert res["sample_std_rr_occluded_mm"] == pytest.approx(float(js[valid & ~shown].mean()), rel=1e-5)

@@ -72,14 +72,7 @@ def test_cache_invalidated_when_model_changes(tmp_path, tiny_data_root, tiny_mod
     payload["state_dict"][name] = payload["state_dict"][name] + 0.01
     changed = tmp_path / "changed.pt"
     save_checkpoint(changed, {k: v for k, v in payload.items() if k != "format"})
-    calls = {"n": 0}
-    real = engine.evaluate_batch
-
-    def counting(*a, **k):
-        calls["n"] += 1
-        return real(*a, **k)
-
-    monkeypatch.setattr(engine, "evaluate_batch", counting)
+    calls = _counting(monkeypatch)
     run_rank(_req(tiny_data_root, changed))
     assert calls["n"] > 0
 
