@@ -14,7 +14,7 @@ from handflow.errors import HandflowError
 from handflow.provenance import provenance
 from viewselect.bootstrap import DEFAULT_RESAMPLES, BootstrapResult, bootstrap, interval_columns, stats_from_records
 from viewselect.engine import RankConfig, evaluate_views, triangulation_scenes, view_table
-from viewselect.rank_stats import ALIGNMENTS, RankResult, rank_views
+from viewselect.rank_stats import ALIGNMENTS, RankResult, random_order_curve, rank_views, regret_vs_dropped
 from viewselect.recommend import DEFAULT_RULE, Recommendation, Verdict, coverage_matrix, recommend_drop, verdict
 from viewselect.records import SequenceOverlay, SkippedView, ViewRecord
 from viewselect.triangulation import kept_summary
@@ -44,6 +44,7 @@ class RankRequest:
     error_vs_cameras: bool = False  # triangulation error and regret vs K kept, four ways (viewselect.subsets)
     # what the report draws besides the tables: computed here, so the report only renders
     overlay_samples: int = 0  # poses sampled for each overlay (0: no overlays)
+    regret_orders: int = 0  # random camera orders behind the regret-vs-dropped curves (0: no curves)
 
 
 @dataclass
@@ -64,6 +65,9 @@ class RankOutcome:
     verdict: Verdict | None = None
     # viewselect.subsets.subset_curves' table (with RankRequest.error_vs_cameras)
     error_vs_cameras: pd.DataFrame | None = None
+    # regret as cameras are dropped most-ambiguous first / in random order (with RankRequest.regret_orders;
+    # rank_stats.regret_vs_dropped and random_order_curve)
+    regret_curves: tuple[pd.DataFrame, pd.DataFrame] | None = None
 
     def summary_extra(self) -> dict:
         """What ``summary.json`` holds besides the tables: triangulation, the rule, the verdict."""
@@ -117,6 +121,8 @@ def _check(req: RankRequest) -> None:
         raise HandflowError(f"pixel noise must be >= 0 px, found {req.pixel_noise_px!r}")
     if req.overlay_samples < 0:
         raise HandflowError(f"--overlay-samples must be at least 1, found {req.overlay_samples}")
+    if req.regret_orders < 0:
+        raise HandflowError(f"random orders must be at least 0, found {req.regret_orders}")
 
 
 def check_counts(req: RankRequest, n_cameras: int) -> None:
@@ -249,6 +255,10 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
         from viewselect.overlays import sample_overlays
 
         overlays = sample_overlays(model, ds, result.sequences, records, req.overlay_samples, seed=req.engine.seed)
+    regret_curves = None
+    if req.regret_orders:
+        regret_curves = (regret_vs_dropped(result.sequences, result.cameras),
+                         random_order_curve(result.sequences, result.cameras, req.regret_orders, seed=req.engine.seed))
     skipped = [m for r in records for m in r.skipped_images]
     prov = provenance(
         {"request": {**asdict(replace(req, engine=None)), "engine": asdict(req.engine)}},
@@ -259,7 +269,8 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
     )
     return RankOutcome(result=result, views=table, triangulation=tri, provenance=prov, records=records,
                        skipped_views=skipped_views, process_rank=proc.rank, overlays=overlays,
-                       bootstrap=boot, recommendation=recommendation, verdict=verdict_, error_vs_cameras=curve)
+                       bootstrap=boot, recommendation=recommendation, verdict=verdict_, error_vs_cameras=curve,
+                       regret_curves=regret_curves)
 
 
 def _rule_words(req: RankRequest) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 from handflow.errors import HandflowError
 from handflow.io import write_text
 from viewselect.rank_pipeline import RankOutcome, RankRequest
-from viewselect.rank_stats import RANKER_LABELS, random_order_curve
+from viewselect.rank_stats import RANKER_LABELS
 from viewselect.records import SequenceOverlay
 from viewselect.render import Figure, ReportContent, Section, Table, render_html, write_markdown_folder
 
@@ -49,6 +49,8 @@ class ReportRequest:
             raise HandflowError(f"unknown --format {self.format!r} (expected html or md)")
         if self.overlay_samples < 1:
             raise HandflowError(f"--overlay-samples must be at least 1, found {self.overlay_samples}")
+        if self.random_orders < 1:
+            raise HandflowError(f"random_orders must be at least 1, found {self.random_orders}")
         out = Path(self.out) if self.out else DEFAULT_OUT[self.format]
         if self.format == "html" and out.is_dir():
             raise HandflowError(f"--out {out} is a folder; the HTML report is one file (e.g. {out / 'report.html'})")
@@ -56,7 +58,8 @@ class ReportRequest:
 
     def rank_request(self) -> RankRequest:
         """The ranking this report draws: rank's request plus the overlays and triangulation curve."""
-        return replace(self.rank, overlay_samples=self.overlay_samples, error_vs_cameras=self.triangulation)
+        return replace(self.rank, overlay_samples=self.overlay_samples, error_vs_cameras=self.triangulation,
+                       regret_orders=self.random_orders)
 
 
 def write_report(outcome: RankOutcome, req: ReportRequest) -> Path:
@@ -96,7 +99,6 @@ def _has_triangulation(outcome: RankOutcome) -> bool:
 def make_figures(outcome: RankOutcome, req: ReportRequest) -> dict[str, list[Figure]]:
     from handflow.keypoints import SKELETON
     from viewselect import figures as F
-    from viewselect.rank_stats import regret_vs_dropped
 
     res = outcome.result
     cams = res.cameras
@@ -108,8 +110,7 @@ def make_figures(outcome: RankOutcome, req: ReportRequest) -> dict[str, list[Fig
         "ranking": [Figure("ranking", "Cameras sorted by ambiguity (mean over the selected sequences).",
                            F.ranking_bars(cams))],
     }
-    amb_curve = regret_vs_dropped(res.sequences, cams)
-    rnd_curve = random_order_curve(res.sequences, cams, req.random_orders, seed=req.rank.engine.seed)
+    amb_curve, rnd_curve = outcome.regret_curves
     figs["curves"] = [Figure("regret-vs-dropped",
                              "Regret (Global MPJPE, mm) of the average and of the best kept camera, averaged over "
                              f"sequences, as cameras are dropped most-ambiguous first vs in random order "
