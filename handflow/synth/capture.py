@@ -80,7 +80,7 @@ class SynthConfig:
     image_height: int = 256  # InterHand2.6M's 512 halved
     image_width: int = 168  # InterHand2.6M's 334 halved (rounded up to an even number)
     test_cameras: int = 140  # cameras of the test dome
-    test_frames: int = 6  # frames per test sequence (7 sequences)
+    test_frames: int = 20  # frames per test sequence (7 sequences)
     train_captures: int = 12
     train_sequences: int = 4  # per training capture
     train_frames: int = 20  # per training sequence
