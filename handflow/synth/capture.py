@@ -33,7 +33,8 @@ the torch z-buffer of :mod:`handflow.data.raster` and the shading of :mod:`handf
 Lambert + ambient shading, a random light
 (direction and colour) per image, per-hand skin tones drawn per subject, a different random
 background per image, Gaussian pixel noise, JPEG quality ``jpeg_quality`` (fixed; no timestamps, so
-the same seed gives the same bytes on the same software stack).
+the same seed gives the same bytes on the same machine and software stack; another CPU's float32 kernels
+change last bits, so across machines the capture agrees to float32 precision, not byte for byte).
 
 Atomicity: everything is written into a temporary folder beside ``root`` that is renamed into place
 at the end (the manifest ``viewselect_synth.json`` is the last file written inside it).

@@ -1,11 +1,17 @@
-"""A tiny `rank` + report run gives the numbers stored before the engine/report restructuring.
+"""A tiny `rank` + report run gives the stored numbers, within what another machine changes.
 
-`data/rank_golden.json` was captured from the code before the move of the engine into typed
-records, the report into a renderer, and the one triangulation computation: per-view ambiguity
-and MPJPE, regret tables, drop list, the kept-vs-full-vs-random triangulation summary, the
-triangulation-vs-cameras-kept curve and the overlay samples. The model is an untrained HandFlowNet
-with seeded weights (not the trained tiny model), so the stored values do not move when the
-training recipe does; the tiny capture's annotation digest is stored beside them.
+`data/rank_golden.json` holds per-view ambiguity and MPJPE, regret tables, drop list, the
+kept-vs-full-vs-random triangulation summary, the triangulation-vs-cameras-kept curve and the overlay
+samples. The model is an untrained HandFlowNet with machine-independent seeded weights (not the trained
+tiny model), so the stored values do not move when the training recipe does.
+
+Why tolerances and no digest of the capture: the generator's float32 shading and MANO forward pass end
+in last bits that depend on the CPU's vector kernels (on one machine, ``ATEN_CPU_CAPABILITY=default`` or
+``MKL_ENABLE_INSTRUCTIONS=AVX2`` change a fifth to a half of the tiny capture's JPEGs by one grey level and
+the annotations' coordinates by ~1e-5 mm), so the capture's bytes differ between machines while every
+number below moves by less than 5e-4 relative. ``REL``/``ABS`` leave a margin of four over that and still
+fail on any real change of a computation (a formula, an alignment, a selection rule, the capture itself:
+its camera positions, visible fractions and frame counts are compared too).
 """
 
 from __future__ import annotations
@@ -24,7 +30,14 @@ TINY_MODEL = dict(backbone_depth=18, backbone_width=8, crop_px=32, context_dim=1
 
 
 def make_seeded_model(path: Path) -> Path:
-    """An untrained HandFlowNet of the tiny architecture with weights from ``torch.manual_seed(0)``."""
+    """An untrained HandFlowNet of the tiny architecture whose weights are the same on every machine.
+
+    torch's initialisers draw differently with the CPU's vector unit (``ATEN_CPU_CAPABILITY=default``
+    changes them on this very machine), so every weight and bias the architecture initialises at random is
+    redrawn from NumPy's PCG64 (seed 0, in state-dict order): uniform in ±1/sqrt(fan-in), or ±1e-3 where
+    the architecture starts a layer near zero (the flow's last layers, so it begins close to the identity).
+    Uniform draws are integer arithmetic times a correctly rounded bound: the same bits everywhere.
+    """
     from handflow.checkpoint import save_checkpoint
     from handflow.config import to_dict
     from handflow.hand.model import HandModel
@@ -35,13 +48,25 @@ def make_seeded_model(path: Path) -> Path:
     cfg = ModelConfig(**TINY_MODEL)
     torch.manual_seed(0)
     model = build_model(cfg, HandModel.from_dir(default_mano_dir()))
-    save_checkpoint(path, {"kind": cfg.kind, "config": {"model": to_dict(cfg)}, "state_dict": model.state_dict()})
+    rng = np.random.default_rng(0)
+    state = model.state_dict()
+    params = dict(model.named_parameters())
+    for name, p in state.items():
+        if name not in params or not torch.is_floating_point(p) or bool((p == p.reshape(-1)[0]).all()):
+            continue  # buffers and constant initialisations (BatchNorm's ones and zeros) are machine-independent
+        weight = state[name.removesuffix("bias") + "weight"] if name.endswith("bias") else p
+        bound = 1e-3 if float(p.abs().max()) < 1e-2 else 1.0 / math.sqrt(weight[0].numel())
+        state[name] = torch.from_numpy((rng.uniform(-1.0, 1.0, size=tuple(p.shape)) * bound).astype(np.float32))
+    save_checkpoint(path, {"kind": cfg.kind, "config": {"model": to_dict(cfg)}, "state_dict": state})
     return path
 
 
 @pytest.fixture(scope="module")
 def seeded_model(tmp_path_factory) -> Path:
     return make_seeded_model(tmp_path_factory.mktemp("seeded") / "model.pt")
+
+
+REL, ABS = 2e-3, 0.05  # relative, and absolute in the numbers' units (mm, px, degrees)
 
 
 def _close(a, b, where):
@@ -56,7 +81,7 @@ def _close(a, b, where):
         if b is None or not math.isfinite(b):
             assert a is None or not math.isfinite(a), (where, a, b)
         else:
-            assert a == pytest.approx(b, rel=1e-5, abs=1e-6), where
+            assert a == pytest.approx(b, rel=REL, abs=ABS), where
     else:
         assert a == b, (where, a, b)
 
@@ -69,7 +94,6 @@ def _stats(a) -> dict:
 
 def outputs(data_root: Path, model_path: Path) -> dict:
     """The key outputs of the tiny run, in the layout of ``data/rank_golden.json``."""
-    from handflow.data.index import annotation_digest
     from viewselect.engine import RankConfig
     from viewselect.rank_pipeline import RankRequest, run_rank
 
@@ -92,7 +116,7 @@ def outputs(data_root: Path, model_path: Path) -> dict:
             overlays.append({"title": title, "label": f"cam {v.camera}", "samples_world": _stats(v.samples_world),
                              "to_camera": np.asarray(v.to_camera).tolist()})
     return {
-        "annotation_digest": annotation_digest(data_root, "test"), "model_digest": out.provenance["model_digest"],
+        "model_digest": out.provenance["model_digest"],
         "views": as_json(out.views), "summary": as_json(out.result.summary),
         "sequences": as_json(out.result.sequences), "drop_list": list(out.result.drop_list),
         "triangulation": {k: v for k, v in out.triangulation.items() if k != "per_sequence"},
@@ -103,10 +127,7 @@ def outputs(data_root: Path, model_path: Path) -> dict:
 def test_rank_and_report_numbers_match_the_stored_run(tiny_data_root, seeded_model):
     golden = json.loads(GOLDEN.read_text())
     got = outputs(tiny_data_root, seeded_model)
-    assert got["annotation_digest"] == golden["annotation_digest"], (
-        "the tiny capture changed (configs/synth/tiny.toml or the generator): the stored values no longer "
-        "apply; after checking the change is meant, rewrite them: python tests/viewselect/test_golden_rank.py")
-    assert got["model_digest"] == golden["model_digest"]
+    assert got["model_digest"] == golden["model_digest"], "the seeded model changed (make_seeded_model)"
     for key in ("views", "sequences", "summary", "drop_list", "triangulation"):
         _close(got[key], golden[key], key)
     no_random = lambda rows: [{k: v for k, v in r.items() if k != "random_mm"} for r in rows]  # noqa: E731
@@ -117,7 +138,7 @@ def test_rank_and_report_numbers_match_the_stored_run(tiny_data_root, seeded_mod
     assert roles(got["overlays"]) == roles(golden["overlays"])
 
 
-if __name__ == "__main__":  # rewrite the stored values (only when the tiny capture changes on purpose)
+if __name__ == "__main__":  # rewrite the stored values (only when a change of the numbers is meant)
     import os
     import tempfile
 
