@@ -4,13 +4,16 @@
 
 For every model, on the default test captures (every image of Capture0-1, ``--samples`` poses each, seed 0):
 
-* the mode's MPJPE (Global, RR) and the mean ambiguity (``handflow.metrics.sample_std``, mm);
+* the mode's MPJPE (Global, RR), the mean flow spread (``handflow.metrics.sample_std`` of the sampled
+  poses, mm: the HandFlow paper's ambiguity) and the mean ambiguity ``viewselect rank`` ranks by (the
+  modes' spread over the test-time crops of :mod:`handflow.geometry.recrop`, mm);
 * per image: Spearman of the Global error with the mode's absolute root-depth error (how much of the Global
-  error is depth) and with the ambiguity;
+  error is depth), with the flow spread and with the crop ambiguity;
 * per camera (mean over its frames), Spearman within each sequence, averaged over sequences — the statistic
-  ``viewselect rank`` reports: ambiguity vs Global MPJPE, articulation spread (each hand at its wrist) vs RR
-  MPJPE, the visible-joint fraction vs RR MPJPE (the simple ranker, for scale; negative = more visible
-  joints, lower error), and the camera's distance to the hands (mean ground-truth joint depth) vs Global MPJPE;
+  ``viewselect rank`` reports: flow spread vs Global MPJPE, the flow's articulation spread (each hand at its
+  wrist) vs RR MPJPE, the crop ambiguity vs Global MPJPE and (after the RR alignment) vs RR MPJPE, the
+  visible-joint fraction vs RR MPJPE (the simple ranker, for scale; negative = more visible joints, lower
+  error), and the camera's distance to the hands (mean ground-truth joint depth) vs Global MPJPE;
 * split-half ρ: each camera's Global MPJPE on every other frame of a sequence against the other frames (per
   sequence, averaged). How much of a camera's error is a property of the camera rather than of the frames —
   the ceiling for any ranker;
@@ -35,6 +38,7 @@ import torch
 from handflow.data.interhand import InterHandDataset
 from handflow.synth.capture import ensure_default_data
 from handflow.evaluate import predictions
+from handflow.geometry.recrop import TEST_TIME_CROPS, recrop
 from handflow.hand.model import HandModel
 from handflow.synth.mano import default_mano_dir
 from handflow.io import write_text
@@ -53,7 +57,7 @@ def per_image(model, data: dict, items: list[dict], n_samples: int, seed: int = 
     """One row per image: sequence, camera, errors (mm), ambiguity and articulation spread (mm), root-depth
     error (mm), visible fraction, and the pooled visible / occluded joint spreads (sums and counts)."""
     rows = []
-    for sl, _, _, out in predictions(model, data, n_samples, batch, seed):
+    for sl, device, K, out in predictions(model, data, n_samples, batch, seed):
         a = sl.start
         mode, samples = out["mode_joints"], out["samples_joints"]
         gt, valid = data["joints_cam_mm"][sl], data["joint_valid"][sl]
@@ -62,6 +66,10 @@ def per_image(model, data: dict, items: list[dict], n_samples: int, seed: int = 
         e_global, e_rr = mpjpe(mode, gt, valid, "global"), mpjpe(mode, gt, valid, "rr")
         js = joint_sample_std(samples, alignment="rr")  # (b, 42)
         amb, art = sample_std(samples), js.mean(-1)
+        images = data["image"][sl].to(device).float() / 255.0
+        modes = torch.stack([mode] + [model.predict(*recrop(images, K, j), n_samples=2)["mode_joints"]
+                                      for j in TEST_TIME_CROPS[1:]], dim=1)  # (b, crops, 42, 3)
+        crop, crop_rr = sample_std(modes), sample_std(modes, "rr")
         w = valid.float()
         depth_err = ((mode[..., 2] - gt[..., 2]) * w).sum(-1).abs() / w.sum(-1).clamp(min=1)
         distance = (gt[..., 2] * w).sum(-1) / w.sum(-1).clamp(min=1)
@@ -71,6 +79,7 @@ def per_image(model, data: dict, items: list[dict], n_samples: int, seed: int = 
                 "sequence": f"Capture{it['capture']}/{it['seq']}", "camera": str(it["camera"]), "frame": int(it["frame"]),
                 "mpjpe_global_mm": float(e_global[i]), "mpjpe_rr_mm": float(e_rr[i]),
                 "ambiguity_mm": float(amb[i]), "articulation_mm": float(art[i]), "depth_err_mm": float(depth_err[i]),
+                "crop_mm": float(crop[i]), "crop_rr_mm": float(crop_rr[i]),
                 "distance_mm": float(distance[i]),
                 "visible_fraction": float(vis[i].sum() / valid[i].sum().clamp(min=1)),
                 "vis_sum": float(js[i][vis[i]].sum()), "vis_n": int(vis[i].sum()),
@@ -99,9 +108,12 @@ def summarize(df: pd.DataFrame) -> dict:
     occ = df["occ_sum"].sum() / max(1, df["occ_n"].sum())
     return {
         "images": len(df), "mpjpe_global_mm": df["mpjpe_global_mm"].mean(), "mpjpe_rr_mm": df["mpjpe_rr_mm"].mean(),
-        "ambiguity_mm": df["ambiguity_mm"].mean(),
+        "ambiguity_mm": df["ambiguity_mm"].mean(), "crop_mm": df["crop_mm"].mean(),
         "img_depth_vs_global": _rho(df, "depth_err_mm", "mpjpe_global_mm"),
         "img_ambiguity_vs_global": _rho(df, "ambiguity_mm", "mpjpe_global_mm"),
+        "img_crop_vs_global": _rho(df, "crop_mm", "mpjpe_global_mm"),
+        "cam_crop_vs_global": per_seq("crop_mm", "mpjpe_global_mm"),
+        "cam_crop_rr_vs_rr": per_seq("crop_rr_mm", "mpjpe_rr_mm"),
         "cam_ambiguity_vs_global": per_seq("ambiguity_mm", "mpjpe_global_mm"),
         "cam_articulation_vs_rr": per_seq("articulation_mm", "mpjpe_rr_mm"),
         "cam_visible_vs_rr": per_seq("visible_fraction", "mpjpe_rr_mm"),
@@ -182,15 +194,19 @@ def _replace_between(text: str, begin: str, end: str, body: str) -> str:
 
 
 def table(results: dict[str, dict], samples: int) -> str:
-    head = ("| model | Global (mm) | RR (mm) | ambiguity (mm) | image: ρ(depth err, Global) | image: ρ(ambiguity, Global) "
-            "| camera: ρ(ambiguity, Global) | camera: ρ(articulation, RR) | camera: ρ(visible, RR) "
-            "| camera: ρ(distance, Global) | camera: split-half ρ of Global | occluded ÷ visible spread |")
-    lines = [head, "| --- |" + " ---: |" * 11]
+    head = ("| model | Global (mm) | RR (mm) | flow spread (mm) | crop ambiguity (mm) | image: ρ(depth err, Global) "
+            "| image: ρ(flow spread, Global) | image: ρ(crop ambiguity, Global) "
+            "| camera: ρ(flow spread, Global) | camera: ρ(flow articulation, RR) "
+            "| camera: ρ(crop ambiguity, Global) | camera: ρ(crop ambiguity RR, RR) | camera: ρ(visible, RR) "
+            "| camera: ρ(distance, Global) | camera: split-half ρ of Global | occluded ÷ visible flow spread |")
+    lines = [head, "| --- |" + " ---: |" * 15]
     for name, r in results.items():
         lines.append(
-            f"| {name} | {r['mpjpe_global_mm']:.1f} | {r['mpjpe_rr_mm']:.1f} | {r['ambiguity_mm']:.1f} "
-            f"| {r['img_depth_vs_global']:+.2f} | {r['img_ambiguity_vs_global']:+.2f} | {r['cam_ambiguity_vs_global']:+.2f} "
-            f"| {r['cam_articulation_vs_rr']:+.2f} | {r['cam_visible_vs_rr']:+.2f} | {r['cam_distance_vs_global']:+.2f} "
+            f"| {name} | {r['mpjpe_global_mm']:.1f} | {r['mpjpe_rr_mm']:.1f} | {r['ambiguity_mm']:.1f} | {r['crop_mm']:.1f} "
+            f"| {r['img_depth_vs_global']:+.2f} | {r['img_ambiguity_vs_global']:+.2f} | {r['img_crop_vs_global']:+.2f} "
+            f"| {r['cam_ambiguity_vs_global']:+.2f} | {r['cam_articulation_vs_rr']:+.2f} "
+            f"| {r['cam_crop_vs_global']:+.2f} | {r['cam_crop_rr_vs_rr']:+.2f} "
+            f"| {r['cam_visible_vs_rr']:+.2f} | {r['cam_distance_vs_global']:+.2f} "
             f"| {r['cam_split_half_global']:+.2f} | {r['occluded_vs_visible']:.2f} |")
     n = next(iter(results.values()))["images"]
     lines.append("")

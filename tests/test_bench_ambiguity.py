@@ -20,7 +20,7 @@ def _rows():
                 amb = err if sign > 0 else 100 - err
                 rows.append({"sequence": seq, "camera": cam, "frame": frame, "mpjpe_global_mm": err + frame, "mpjpe_rr_mm": err,
                              "ambiguity_mm": amb, "articulation_mm": err, "depth_err_mm": 2 * err + frame, "distance_mm": 1000 - err,
-                             "visible_fraction": 1 - err / 100,
+                             "crop_mm": err, "crop_rr_mm": -err, "visible_fraction": 1 - err / 100,
                              "vis_sum": 4.0, "vis_n": 2, "occ_sum": 3.0, "occ_n": 1})
     return pd.DataFrame(rows)
 
@@ -31,6 +31,7 @@ def test_summary_known_values():
     assert r["mpjpe_global_mm"] == pytest.approx(20.5)
     assert r["cam_ambiguity_vs_global"] == pytest.approx(0.0)  # +1 and -1
     assert r["cam_articulation_vs_rr"] == pytest.approx(1.0)
+    assert r["cam_crop_vs_global"] == pytest.approx(1.0) and r["cam_crop_rr_vs_rr"] == pytest.approx(-1.0)
     assert r["cam_visible_vs_rr"] == pytest.approx(-1.0)
     assert r["cam_distance_vs_global"] == pytest.approx(-1.0)
     assert r["img_depth_vs_global"] == pytest.approx(1.0)  # the same order image by image

@@ -1,15 +1,24 @@
 """The ranking engine: HandFlowNet on every (sequence, camera), cached per view.
 
-For each camera of each selected sequence, all its frames go through the encoder once; N poses
-are sampled per image (plus the mode, z = 0), lifted to 3D through the hand model and the crop
-camera, and moved to world coordinates with the camera's extrinsics. Per view we keep:
+For each camera of each selected sequence, all its frames go through the encoder once per test-time
+crop (the crop itself and ``crops - 1`` slightly zoomed or shifted re-crops,
+:mod:`handflow.geometry.recrop`); each gives a mode ``f_v(0)``; N poses are also sampled from the flow
+on the plain crop. Poses are lifted to 3D through the hand model and the crop camera, and moved to
+world coordinates with the camera's extrinsics. Per view we keep:
 
-* ``ambiguity_mm`` — mean over frames and the 42 joints of the per-joint sample std
-  (``sqrt(trace(cov))``, so independent of the camera's rotation);
+* ``ambiguity_mm`` — mean over frames and the 42 joints of the per-joint std of the modes over the
+  test-time crops (``sqrt(trace(cov))``, so independent of the camera's rotation), after moving each
+  hand to its own wrist (:data:`~viewselect.records.RANKED_ALIGNMENT`): how much the reconstructed
+  hands move when the image is framed a little differently. It ranks cameras by their error where the
+  flow's spread does not (``reports/ambiguity.md``), and it is deterministic: no sampling noise;
+* ``ambiguity_{global,rrr}_mm`` — the same spread without alignment and after moving both hands by the
+  right wrist, so each alignment's error has a spread measured the same way;
+* ``flow_spread_mm`` — the same statistic over the N poses sampled from the flow (the HandFlow paper's
+  ambiguity), kept as a ranker to compare with;
 * ``mpjpe_{global,rrr,rr}_mm`` — mean over frames of the mode's error against the ground truth;
 * ``visible_fraction`` — fraction of the valid joints visible in the view (a simple ranker);
 * the per-frame visibility (for triangulation) and the camera's position / azimuth / elevation;
-* per frame, the ambiguity, the ambiguity of each of G disjoint groups of the N samples and the
+* per frame, the ambiguity, the ambiguity of each of G disjoint groups of the crops and the
   mode's MPJPE: what :mod:`viewselect.bootstrap` resamples without running the model again.
 
 Each view becomes a :class:`~viewselect.records.ViewRecord`, cached per view
@@ -32,24 +41,26 @@ from handflow.data.index import annotation_digest
 from handflow.data.interhand import InterHandDataset
 from handflow.data.selection import pick_frames
 from handflow.data.views import NoReadableImage
+from handflow.geometry.recrop import TEST_TIME_CROPS, recrop
 from handflow.geometry.rig import rig_angles
 from handflow.errors import HandflowError
 from handflow.hand.model import hand_model_digest
-from handflow.metrics import mpjpe, sample_std
+from handflow.metrics import ALIGNMENTS, align, mpjpe, sample_std
 from handflow.model.pose_params import Y_DIM, joints_to_world
 from handflow.model.protocol import PoseModel, SamplesInChunks
 from handflow.progress import make_progress
 from viewselect.noise import ViewNoise, chunks
 from viewselect.prefetch import Prefetch
-from viewselect.records import SkippedView, ViewRecord, hands_center
-from viewselect.streaming import GroupedSpread, group_bounds
+from viewselect.records import RANKED_ALIGNMENT, SkippedView, ViewRecord, ambiguity_field, hands_center
+from viewselect.streaming import GroupedSpread, SampleSpread, group_bounds
 from viewselect.triangulation import Scene
 from viewselect.viewcache import ViewCache, cache_key, images_stamp
 
 
 @dataclass(frozen=True)
 class RankConfig:
-    samples: int = 100  # poses sampled per image
+    samples: int = 100  # poses sampled per image (the flow's spread, the paper's figure)
+    crops: int = len(TEST_TIME_CROPS)  # test-time crops per image behind the ambiguity (handflow.geometry.recrop)
     frames: int | None = None  # --frames: N evenly spaced per sequence (handflow.data.selection.pick_frames); None = all
     batch_images: int = 96  # images per model call (frames of several cameras together)
     seed: int = 0
@@ -60,6 +71,9 @@ class RankConfig:
     def __post_init__(self):
         if self.samples < 2:
             raise HandflowError(f"--samples must be at least 2 (a spread needs two samples), found {self.samples}")
+        if not 2 <= self.crops <= len(TEST_TIME_CROPS):
+            raise HandflowError(f"crops must be between 2 and {len(TEST_TIME_CROPS)} (a spread needs two crops), "
+                                f"found {self.crops}")
         if self.frames is not None and self.frames < 1:
             raise HandflowError(f"--frames must be at least 1, found {self.frames}")
         if self.chunk_rows < 1:
@@ -70,30 +84,44 @@ class RankConfig:
 def evaluate_batch(model: PoseModel, views: list[dict], cfg: RankConfig) -> list[ViewRecord]:
     """Run the model on the frames of several views at once; one record per view.
 
-    The encoder runs once on all images; the flow runs in chunks of at most ``cfg.chunk_rows``
-    image x sample rows, each lifted to joints and folded into per-image spread statistics at once.
-    The spread is taken in camera coordinates: ``sqrt(trace(cov))`` does not change under the
-    camera's rigid motion, so only the mode is moved to world coordinates (for MPJPE).
+    The ambiguity is the spread of the mode ``f_v(0)`` over ``cfg.crops`` test-time crops of each image
+    (:data:`handflow.geometry.recrop.TEST_TIME_CROPS`: the encoder sees the image framed slightly
+    differently each time), after each alignment; the flow's own spread over ``cfg.samples`` sampled poses
+    is kept beside it (``flow_spread_mm``, the paper's figure). The encoder runs once per crop on all
+    images; the flow runs in chunks of at most ``cfg.chunk_rows`` image x sample rows, each lifted to
+    joints and folded into per-image spread statistics at once. Spreads are taken in camera coordinates:
+    ``sqrt(trace(cov))`` does not change under the camera's rigid motion, so only the mode is moved to
+    world coordinates (for MPJPE).
     """
     images = torch.cat([v["image"] for v in views])
     device = next(model.parameters()).device
-    K = torch.cat([v["K_crop"] for v in views]).to(device)
+    images, K = images.to(device), torch.cat([v["K_crop"] for v in views]).to(device)
     noise = ViewNoise(views, cfg.samples, cfg.seed)
     B, N = images.shape[0], cfg.samples
-    bounds = group_bounds(N)  # disjoint pose-sample groups, resampled by the bootstrap
+    crops = TEST_TIME_CROPS[:cfg.crops]
     if isinstance(model, SamplesInChunks):
-        ctx = model.encode(images.to(device))
-        mode_cam = model.predict_joints(ctx, K, ctx.new_zeros(B, 1, Y_DIM))[:, 0]  # f_v(0), (B,42,3) mm
-        groups = GroupedSpread(B, bounds, device)
+        ctx = model.encode(images)
+        zero = ctx.new_zeros(B, 1, Y_DIM)
+        mode_cam = model.predict_joints(ctx, K, zero)[:, 0]  # f_v(0), (B,42,3) mm
+        flow = SampleSpread(B, device)
         for i0, i1, s0, s1 in chunks(B, N, cfg.chunk_rows):
-            z = noise.take(i0, i1, s0, s1).to(device)
-            joints = model.predict_joints(ctx[i0:i1], K[i0:i1], z)
-            groups.add(i0, i1, s0, joints)
-        std, group_std = groups.total_std(), groups.std()  # (B,), (B, G)
-    else:  # a model without the chunked interface: all samples in one call
-        out = model.predict(images.to(device), K, n_samples=N, z=noise.take(0, B, 0, N).to(device))
-        mode_cam, std = out["mode_joints"], sample_std(out["samples_joints"])
-        group_std = torch.stack([sample_std(out["samples_joints"][:, a:b]) for a, b in bounds], dim=-1)
+            flow.add(i0, i1, model.predict_joints(ctx[i0:i1], K[i0:i1], noise.take(i0, i1, s0, s1).to(device)))
+        flow_std = flow.std()
+        del ctx
+        modes = [mode_cam]
+        for jitter in crops[1:]:
+            img_j, K_j = recrop(images, K, jitter)
+            modes.append(model.predict_joints(model.encode(img_j), K_j, zero)[:, 0])
+    else:  # a model without the chunked interface: all samples in one call per crop
+        out = model.predict(images, K, n_samples=N, z=noise.take(0, B, 0, N).to(device))
+        mode_cam, flow_std = out["mode_joints"], sample_std(out["samples_joints"])
+        modes = [mode_cam] + [model.predict(*recrop(images, K, j), n_samples=2)["mode_joints"] for j in crops[1:]]
+    modes = torch.stack(modes, dim=1)  # (B, crops, 42, 3) mm
+    # the ranked spread, also on disjoint groups of crops (resampled by the bootstrap)
+    groups = GroupedSpread(B, group_bounds(len(crops)), device)
+    groups.add(0, B, 0, align(modes, RANKED_ALIGNMENT))
+    group_std = groups.std()  # (B, G)
+    std = {a: sample_std(modes, a) for a in ALIGNMENTS}  # {a: (B,)}
     R = torch.cat([v["R"] for v in views]).to(device)
     campos = torch.cat([v["campos_mm"] for v in views]).to(device)
     mode_w = joints_to_world(mode_cam, R, campos)  # (B,42,3) mm
@@ -109,13 +137,14 @@ def evaluate_batch(model: PoseModel, views: list[dict], cfg: RankConfig) -> list
         nvalid = max(1.0, float(v["joint_valid"].sum()))
         records.append(ViewRecord(
             capture=v["capture"], seq=v["seq"], camera=v["camera"], frames=list(v["frame"]),
-            ambiguity_mm=_mean(std[sl]),
+            **{ambiguity_field(a): _mean(std[a][sl]) for a in ALIGNMENTS}, flow_spread_mm=_mean(flow_std[sl]),
             mpjpe_global_mm=_mean(errs["global"][sl]), mpjpe_rrr_mm=_mean(errs["rrr"][sl]),
             mpjpe_rr_mm=_mean(errs["rr"][sl]),
             visible_fraction=float(vis.sum() / nvalid),
             hands_center_mm=_center(v["joints_world_mm"], v["joint_valid"]),
             visible=vis.astype(int).tolist(),
-            frame_ambiguity_mm=_floats(std[sl]),
+            **{ambiguity_field(a, frame=True): _floats(std[a][sl]) for a in ALIGNMENTS},
+            frame_flow_spread_mm=_floats(flow_std[sl]),
             frame_group_ambiguity_mm=[_floats(g) for g in group_std[sl]],
             frame_mpjpe_global_mm=_floats(errs["global"][sl]), frame_mpjpe_rrr_mm=_floats(errs["rrr"][sl]),
             frame_mpjpe_rr_mm=_floats(errs["rr"][sl]),
@@ -226,7 +255,9 @@ def view_table(records: list[ViewRecord], dataset: InterHandDataset) -> pd.DataF
             "campos_x_mm": float(cam.campos_mm[0]), "campos_y_mm": float(cam.campos_mm[1]),
             "campos_z_mm": float(cam.campos_mm[2]), "azimuth_deg": az, "elevation_deg": el,
             "distance_mm": dist,
-            "ambiguity_mm": r.ambiguity_mm, "mpjpe_global_mm": r.mpjpe_global_mm,
+            **{ambiguity_field(a): getattr(r, ambiguity_field(a)) for a in ALIGNMENTS},
+            "flow_spread_mm": r.flow_spread_mm,
+            "mpjpe_global_mm": r.mpjpe_global_mm,
             "mpjpe_rrr_mm": r.mpjpe_rrr_mm, "mpjpe_rr_mm": r.mpjpe_rr_mm,
             "visible_fraction": r.visible_fraction, "n_frames": len(r.frames),
         })

@@ -149,6 +149,31 @@ def regret_curve(ambiguity: pd.DataFrame, random: pd.DataFrame) -> bytes:
     return _png(fig)
 
 
+ALIGNMENT_TITLES = {"global": "Global (no alignment)", "rrr": "RRR (right wrist)", "rr": "RR (each wrist)"}
+
+
+def reliability(curves) -> bytes:
+    """One panel per alignment: mean realised MPJPE against mean predicted spread of each group of images
+    (:class:`viewselect.calibration.ReliabilityCurve`), with the ideal line error = spread."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(curves), figsize=(3.8 * len(curves), 3.6), squeeze=False)
+    for ax, c in zip(axes[0], curves):
+        ax.plot(c.spread_mm, c.error_mm, "-o", color="#2c7fb8", ms=4, label="images binned by spread")
+        hi = max([*c.spread_mm, *c.error_mm, 1.0]) * 1.05
+        ax.plot([0, hi], [0, hi], "--", color="#7f7f7f", lw=1, label="ideal: error = spread")
+        ax.set_xlim(0, hi)
+        ax.set_ylim(0, hi)
+        ax.set_aspect("equal")
+        rho = "–" if not np.isfinite(c.spearman) else f"{c.spearman:+.2f}"
+        ax.set_title(f"{ALIGNMENT_TITLES.get(c.alignment, c.alignment)}; image ρ {rho}", fontsize=9)
+        ax.set_xlabel("predicted spread (mm)")
+        ax.set_ylabel("realised MPJPE (mm)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    fig.suptitle("Reliability of the ambiguity", fontsize=10)
+    return _png(fig)
+
+
 SUBSET_STYLES = {"ambiguity": ("-o", "#2c7fb8", "least ambiguous"), "coverage": ("-s", "#ff7f0e", "coverage rule"),
                  "uniform": ("-D", "#31a354", "uniform spacing"), "random": ("--", "#7f7f7f", "random (mean, 10–90 %)")}
 

@@ -12,6 +12,7 @@ import pandas as pd
 from handflow.data.interhand import InterHandDataset
 from handflow.errors import HandflowError
 from handflow.provenance import provenance
+from viewselect.calibration import DEFAULT_BINS, ReliabilityCurve, reliability
 from viewselect.bootstrap import DEFAULT_RESAMPLES, BootstrapResult, bootstrap, interval_columns, stats_from_records
 from viewselect.engine import RankConfig, evaluate_views, triangulation_scenes, view_table
 from viewselect.rank_stats import ALIGNMENTS, RankResult, random_order_curve, rank_views, regret_vs_dropped
@@ -68,6 +69,8 @@ class RankOutcome:
     # regret as cameras are dropped most-ambiguous first / in random order (with RankRequest.regret_orders;
     # rank_stats.regret_vs_dropped and random_order_curve)
     regret_curves: tuple[pd.DataFrame, pd.DataFrame] | None = None
+    # images binned by predicted spread against realised error, per alignment (viewselect.calibration)
+    reliability: list[ReliabilityCurve] = field(default_factory=list)
 
     def summary_extra(self) -> dict:
         """What ``summary.json`` holds besides the tables: triangulation, the rule, the verdict."""
@@ -86,6 +89,9 @@ class RankOutcome:
             out["verdict"] = {"text": v.text, "drop_consensus": v.consensus, "min_consensus": v.min_consensus,
                               "best_view_gain_mm": v.best_view_gain_mm,
                               "best_view_gain_ci_mm": list(v.best_view_gain_ci_mm), "beat_random": v.beat_random}
+        if self.reliability:
+            out["reliability"] = {"bins": "equal-count groups of images in ascending spread",
+                                  "ideal": "error = spread", "curves": [c.to_json() for c in self.reliability]}
         return out
 
     @property
@@ -270,7 +276,7 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
     return RankOutcome(result=result, views=table, triangulation=tri, provenance=prov, records=records,
                        skipped_views=skipped_views, process_rank=proc.rank, overlays=overlays,
                        bootstrap=boot, recommendation=recommendation, verdict=verdict_, error_vs_cameras=curve,
-                       regret_curves=regret_curves)
+                       regret_curves=regret_curves, reliability=reliability(records, DEFAULT_BINS))
 
 
 def _rule_words(req: RankRequest) -> str:

@@ -5,11 +5,14 @@ Input: one row per (sequence, camera) with columns
 ==================  ===========================================================
 sequence            sequence name (any hashable; e.g. ``Capture0/ROM04_...``)
 camera              camera id (str or int)
-ambiguity_mm        mean per-joint sample std of the HandFlowNet samples, mm
+ambiguity_mm        HandFlowNet's ambiguity (viewselect.engine: the modes' spread over test-time crops, RR), mm
 mpjpe_global_mm     MPJPE of the mode prediction, Global alignment, mm
 mpjpe_rrr_mm        same, RRR alignment
 mpjpe_rr_mm         same, RR alignment
 visible_fraction    fraction of the 42 joints visible in the image, in [0, 1]
+ambiguity_global_mm (optional) the same spread without alignment, mm
+ambiguity_rrr_mm    (optional) the same spread after the RRR alignment, mm
+flow_spread_mm      (optional) the spread of the poses sampled from the flow, mm
 baseline_spread_mm  (optional) a baseline model's spread, mm
 ==================  ===========================================================
 
@@ -34,9 +37,11 @@ Definitions:
   "mean" is the average regret over all cameras (the same for every ranker; paper: 10.7 mm),
   ``spearman`` the rank correlation between the score (oriented lower = better, so positive means
   the ranker agrees with the MPJPE) and the MPJPE (NaN when either is constant).
-  Rankers: ``ambiguity`` (HandFlowNet spread), ``random`` (expected values: best = worst = mean,
-  Spearman 0), ``visible_fraction`` (more visible joints = better), ``baseline_spread`` (if the
-  column is present), ``oracle`` (ranks by the MPJPE itself: best regret 0, Spearman 1).
+  Rankers: ``ambiguity`` (HandFlowNet's ambiguity), ``aligned_ambiguity`` (the spread after the alignment
+  of the MPJPE it is set against: ``records.ambiguity_field(a)``; if the columns are present), ``flow_spread`` (the flow's sample spread, the HandFlow paper's ambiguity; if the column is
+  present), ``random`` (expected values: best = worst = mean, Spearman 0), ``visible_fraction`` (more
+  visible joints = better), ``baseline_spread`` (if the column is present), ``oracle`` (ranks by the
+  MPJPE itself: best regret 0, Spearman 1).
   The ``overall`` rows are means over sequences (Spearman: mean over sequences where defined).
 
 Tables: the group-wise computations (regret and ranks within a sequence, the camera-level means,
@@ -59,11 +64,14 @@ import pandas as pd
 import polars as pl
 
 from handflow.errors import HandflowError
+from viewselect.records import RANKED_ALIGNMENT, ambiguity_field
 
 ALIGNMENTS = ("global", "rrr", "rr")
 # how each ranker is named in terminal tables and reports
 RANKER_LABELS = {
     "ambiguity": "HandFlowNet ambiguity",
+    "aligned_ambiguity": "HandFlowNet ambiguity, same alignment",
+    "flow_spread": "flow sample spread (paper)",
     "random": "random (expected)",
     "visible_fraction": "visible joints",
     "baseline_spread": "baseline spread",
@@ -79,6 +87,8 @@ REQUIRED_COLUMNS = (
     "visible_fraction",
 )
 BASELINE_COLUMN = "baseline_spread_mm"
+ALIGNED_COLUMNS = tuple(ambiguity_field(a) for a in ALIGNMENTS if a != RANKED_ALIGNMENT)  # optional
+FLOW_COLUMN = "flow_spread_mm"  # optional: the flow's sample spread
 OVERALL = "overall"
 SUMMARY_COLUMNS = (
     "sequence",
@@ -128,7 +138,7 @@ def validate_table(table: pd.DataFrame) -> pd.DataFrame:
         raise HandflowError(
             f"ranking table: duplicate row for sequence {row['sequence']!r} camera {row['camera']!r}"
         )
-    numeric = [c for c in REQUIRED_COLUMNS[2:]] + ([BASELINE_COLUMN] if BASELINE_COLUMN in table.columns else [])
+    numeric = [c for c in REQUIRED_COLUMNS[2:]] + [c for c in (BASELINE_COLUMN, FLOW_COLUMN, *ALIGNED_COLUMNS) if c in table.columns]
     for col in numeric:
         try:
             values = pd.to_numeric(table[col], errors="raise").to_numpy(dtype=np.float64)
@@ -189,8 +199,7 @@ def add_regret_and_rank(table: pd.DataFrame) -> pd.DataFrame:
 
 def _camera_ranking(per: pl.DataFrame) -> pl.DataFrame:
     means = ["ambiguity_mm", *map(mpjpe_col, ALIGNMENTS), *map(regret_col, ALIGNMENTS), "visible_fraction"]
-    if BASELINE_COLUMN in per.columns:
-        means.append(BASELINE_COLUMN)
+    means += [c for c in (*ALIGNED_COLUMNS, FLOW_COLUMN, BASELINE_COLUMN) if c in per.columns]
     # Carry camera attributes (position, azimuth, ...) that do not vary between sequences.
     known = set(means) | {"sequence", "camera", "ambiguity_rank", "keep_in_sequence"}
     extra = [c for c in per.columns if c not in known]
@@ -276,7 +285,12 @@ def spearman(x, y) -> float:
 
 def ranker_scores(per: pd.DataFrame | pl.DataFrame, alignment: str) -> dict[str, np.ndarray | None]:
     """Scores (lower = better) of each ranker for the rows of ``per``; ``None`` marks 'random'."""
-    scores: dict[str, np.ndarray | None] = {"ambiguity": np.asarray(per["ambiguity_mm"], dtype=float), "random": None}
+    scores: dict[str, np.ndarray | None] = {"ambiguity": np.asarray(per["ambiguity_mm"], dtype=float)}
+    if all(c in per.columns for c in ALIGNED_COLUMNS):
+        scores["aligned_ambiguity"] = np.asarray(per[ambiguity_field(alignment)], dtype=float)
+    if FLOW_COLUMN in per.columns:
+        scores["flow_spread"] = np.asarray(per[FLOW_COLUMN], dtype=float)
+    scores["random"] = None
     scores["visible_fraction"] = -np.asarray(per["visible_fraction"], dtype=float)
     if BASELINE_COLUMN in per.columns:
         scores["baseline_spread"] = np.asarray(per[BASELINE_COLUMN], dtype=float)

@@ -10,6 +10,19 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
+# The alignment whose spread ranks the cameras (``ambiguity_mm``): each hand moved to its own wrist. Over
+# the test-time crops it tracks both the RR and the Global error of a camera at least as well as the
+# unaligned spread does (reports/ambiguity.md); the other alignments' spreads are kept beside it.
+RANKED_ALIGNMENT = "rr"
+
+
+def ambiguity_field(alignment: str, frame: bool = False) -> str:
+    """The :class:`ViewRecord` field (and table column) holding the spread after ``alignment``:
+    ``ambiguity_mm`` for :data:`RANKED_ALIGNMENT`, ``ambiguity_<a>_mm`` for the others;
+    ``frame=True``: the per-frame list ``frame_ambiguity...``."""
+    name = "ambiguity_mm" if alignment == RANKED_ALIGNMENT else f"ambiguity_{alignment}_mm"
+    return f"frame_{name}" if frame else name
+
 
 @dataclass(frozen=True)
 class ViewRecord:
@@ -23,7 +36,12 @@ class ViewRecord:
     seq: str
     camera: str
     frames: list[int]
-    ambiguity_mm: float  # mean over frames and joints of the per-joint sample spread sqrt(trace(cov))
+    # mean over frames and joints of the modes' spread sqrt(trace(cov)) over the test-time crops, after
+    # moving each hand to its wrist (RANKED_ALIGNMENT): what ranks the cameras
+    ambiguity_mm: float
+    ambiguity_global_mm: float  # the same without alignment (as Global MPJPE)
+    ambiguity_rrr_mm: float  # the same after moving both hands by the right wrist (as RRR MPJPE)
+    flow_spread_mm: float  # the same spread over poses sampled from the flow (the paper's ambiguity)
     mpjpe_global_mm: float  # the mode's error against the ground truth, mean over frames
     mpjpe_rrr_mm: float
     mpjpe_rr_mm: float
@@ -31,9 +49,13 @@ class ViewRecord:
     hands_center_mm: list[float]
     visible: list[list[int]]
     # per frame (aligned with `frames`; None where not finite), what the bootstrap resamples
-    # (viewselect.bootstrap): the frame's ambiguity, the same on each of G disjoint pose-sample
-    # groups (G, streaming.group_bounds), and the mode's MPJPE per alignment, all mm
+    # (viewselect.bootstrap) and the reliability figure bins (viewselect.calibration): the frame's
+    # ambiguity (also after each alignment), the same on each of G disjoint pose-sample groups
+    # (G, streaming.group_bounds, over the test-time crops), and the mode's MPJPE per alignment, all mm
     frame_ambiguity_mm: list[float | None]
+    frame_ambiguity_global_mm: list[float | None]
+    frame_ambiguity_rrr_mm: list[float | None]
+    frame_flow_spread_mm: list[float | None]
     frame_group_ambiguity_mm: list[list[float | None]]
     frame_mpjpe_global_mm: list[float | None]
     frame_mpjpe_rrr_mm: list[float | None]

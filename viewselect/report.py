@@ -124,6 +124,12 @@ def make_figures(outcome: RankOutcome, req: ReportRequest) -> dict[str, list[Fig
             "cameras kept the least ambiguous, by the coverage rule, uniformly spaced in viewing direction, or at "
             f"random (mean of {n_random} draws, band: 10th–90th percentile).",
             F.error_vs_cameras(outcome.error_vs_cameras)))
+    if outcome.reliability:
+        n_bins = max(len(c.n_images) for c in outcome.reliability)
+        figs["reliability"] = [Figure(
+            "reliability", f"Images binned by HandFlowNet's predicted spread ({n_bins} groups of equal size, per "
+            "alignment: the spread after the same alignment as the error) against the mode's realised MPJPE; dashed: "
+            "error = spread.", F.reliability(outcome.reliability))]
     figs["overlays"] = [
         Figure(f"overlay-{i + 1:02d}", f"{title}: {req.overlay_samples} sampled poses (right hand red, left "
                "blue; white: the mode) over the crop, and the same samples in 3D with the ground truth in black.",
@@ -254,6 +260,23 @@ def report_content(outcome: RankOutcome, figures: dict[str, list[Figure]],
             ["cameras kept", "triangulation (mm): least ambiguous", "coverage", "uniform", "random (10–90 %)",
              "mean regret (mm): least ambiguous", "coverage", "uniform", "random (10–90 %)"], rows,
             note="Same table: error_vs_cameras.csv beside rank's tables (viewselect rank --error-vs-cameras)."))
+    if outcome.reliability:
+        rel_rows = [[c.alignment, _f(c.spread_mm[0]), _f(c.error_mm[0]), _f(c.spread_mm[-1]), _f(c.error_mm[-1]),
+                     _f(c.spearman, 2), _f(c.split_half, 2), str(sum(c.n_images))]
+                    for c in outcome.reliability if c.n_images]
+        sections.append(Section(
+            "How far to trust the ambiguity",
+            "A spread worth ranking by rises with the error: the bins climb along the dashed line. Flat bins mean "
+            "the spread does not tell the worse images apart on this capture; bins above the line mean the model "
+            "is over-confident. (For errors drawn from the predicted distribution the mean error lies between "
+            "about 0.8 and 1.0 times the spread.)", figures.get("reliability", []),
+            tables=[Table("Reliability per alignment",
+                          ["alignment", "narrowest bin: spread (mm)", "its error (mm)", "widest bin: spread (mm)",
+                           "its error (mm)", "image Spearman", "split-half ρ of camera error", "images"], rel_rows,
+                          note="Split-half ρ: each sequence's frames split alternately in two, the cameras' mean "
+                               "MPJPE on one half ranked against the other (Spearman, mean over sequences): how "
+                               "much of a camera's error belongs to the camera, the ceiling for any ranker. Same "
+                               "values: summary.json, reliability.curves.")]))
     sections.append(Section(
         "Sample overlays", "For the least and the most ambiguous camera of each sequence: sampled poses over "
         "the network's input crop, and the same samples in world coordinates from a fixed viewpoint. A "

@@ -52,6 +52,12 @@ def print_rank(console: Console, outcome, alignment: str = "global", top: int = 
         console.print(f"why: {outcome.recommendation.reason}", markup=False, highlight=False, soft_wrap=True)
     if outcome.verdict is not None:
         console.print(outcome.verdict.text, markup=False, highlight=False, soft_wrap=True)
+    if outcome.reliability:
+        rel = {c.alignment: c for c in outcome.reliability}
+        console.print("reliability (per image, spread vs error after the same alignment): ρ " + ", ".join(
+            f"{a} {_f(c.spearman, 2)}" for a, c in rel.items()) + "; a camera's error repeats between halves of the "
+            "frames with split-half ρ " + ", ".join(f"{a} {_f(c.split_half, 2)}" for a, c in rel.items()),
+            markup=False, highlight=False, soft_wrap=True)
     tri = outcome.triangulation
     if tri:
         console.print(

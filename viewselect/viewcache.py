@@ -18,7 +18,7 @@ from pathlib import Path
 from handflow.io import safe_name, write_json
 from viewselect.records import ViewRecord
 
-CACHE_VERSION = 2  # 2: hand model in the key, images' identity in each record
+CACHE_VERSION = 4  # 2: hand model in the key, images' identity in each record; 4: the ambiguity over test-time crops, per alignment, and the flow spread
 _NOT_IN_KEY = ("chunk_rows",)  # RankConfig fields that do not change results
 
 

@@ -90,9 +90,11 @@ def test_stats_from_records_aligns_frames_and_cameras():
 
     def rec(cap, seq, cam, frames, amb):
         return ViewRecord(capture=cap, seq=seq, camera=cam, frames=frames, ambiguity_mm=float(np.mean(amb)),
+                          ambiguity_global_mm=0.0, ambiguity_rrr_mm=0.0, flow_spread_mm=0.0,
                           mpjpe_global_mm=0.0, mpjpe_rrr_mm=0.0, mpjpe_rr_mm=0.0, visible_fraction=1.0,
                           hands_center_mm=[0.0, 0.0, 0.0], visible=[[1] * 42 for _ in frames],
-                          frame_ambiguity_mm=amb, frame_group_ambiguity_mm=[[a, a] for a in amb],
+                          frame_ambiguity_mm=amb, frame_ambiguity_global_mm=amb, frame_ambiguity_rrr_mm=amb,
+                          frame_flow_spread_mm=amb, frame_group_ambiguity_mm=[[a, a] for a in amb],
                           frame_mpjpe_global_mm=[2 * a for a in amb], frame_mpjpe_rrr_mm=[2 * a for a in amb],
                           frame_mpjpe_rr_mm=[None] * len(amb))
 

@@ -1,9 +1,10 @@
 """The per-camera numbers of `rank`, recomputed outside the engine.
 
 For every camera of one sequence of the tiny capture, the model is run here directly
-(``HandFlowNet.predict`` on the view's crops, with the view's documented noise), its mode and samples
-are moved to world coordinates here with the camera JSON's ``campos``/``camrot``, and scored with
-``handflow.metrics``. The engine's ambiguity, MPJPE (Global / RRR / RR), regret and visible fraction
+(``HandFlowNet.predict`` on the view's crops, with the view's documented noise, and on each test-time
+re-crop of them), its modes and samples are moved to world coordinates here with the camera JSON's
+``campos``/``camrot``, and scored with ``handflow.metrics``. The engine's ambiguity (the modes' spread over
+the crops, after each alignment), flow spread, MPJPE (Global / RRR / RR), regret and visible fraction
 must equal those numbers: a run that compares camera-frame predictions with world ground truth, scores
 the wrong samples or miscounts visible joints fails here, not just a run that disagrees with itself.
 """
@@ -18,6 +19,7 @@ import torch
 
 from handflow.data.index import annotation_path
 from handflow.data.interhand import InterHandDataset
+from handflow.geometry.recrop import TEST_TIME_CROPS, recrop
 from handflow.hand.model import HandModel
 from handflow.synth.mano import default_mano_dir
 from handflow.metrics import mpjpe, sample_std
@@ -56,12 +58,19 @@ def expected(tiny_data_root, tiny_model):
         z = _view_noise(SEED, 0, SEQ, cam, len(view["frame"]), SAMPLES)
         with torch.no_grad():
             pred = model.predict(view["image"], view["K_crop"], n_samples=SAMPLES, z=z)
+            modes = torch.stack([model.predict(*recrop(view["image"], view["K_crop"], j), n_samples=2)["mode_joints"]
+                                 for j in TEST_TIME_CROPS], dim=1)  # (F, crops, 42, 3), crop 0 = the crop itself
         mode_w = _to_world(pred["mode_joints"], rig["camrot"][cam], rig["campos"][cam])
         samples_w = _to_world(pred["samples_joints"], rig["camrot"][cam], rig["campos"][cam])
+        modes_w = _to_world(modes, rig["camrot"][cam], rig["campos"][cam])
+        assert torch.allclose(modes_w[:, 0], mode_w, atol=1e-3)
         gt, valid = view["joints_world_mm"].double(), view["joint_valid"] > 0
         visible = (view["joint_visible"] > 0) & valid
         out[cam] = {
-            "ambiguity_mm": sample_std(samples_w).mean().item(),
+            # the ambiguity: the modes' spread over the crops after the RR alignment; beside it the others
+            "ambiguity_mm": sample_std(modes_w, "rr").mean().item(),
+            **{f"ambiguity_{a}_mm": sample_std(modes_w, a).mean().item() for a in ("global", "rrr")},
+            "flow_spread_mm": sample_std(samples_w).mean().item(),
             **{f"mpjpe_{a}_mm": mpjpe(mode_w, gt, valid, a).mean().item() for a in ("global", "rrr", "rr")},
             "visible_fraction": (visible.sum() / valid.sum()).item(),
         }
@@ -85,5 +94,6 @@ def test_rank_numbers_equal_metrics_on_the_model_output(tiny_data_root, tiny_mod
     # one sequence: the camera table holds the same numbers
     cams = res.cameras.set_index("camera")
     for cam, want in expected.items():
-        for key in ("ambiguity_mm", "mpjpe_global_mm", "regret_global_mm", "visible_fraction"):
+        for key in ("ambiguity_mm", "ambiguity_global_mm", "flow_spread_mm", "mpjpe_global_mm", "regret_global_mm",
+                    "visible_fraction"):
             assert cams.loc[cam, key] == pytest.approx(want[key], rel=1e-4, abs=1e-3), (cam, key)

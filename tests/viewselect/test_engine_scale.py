@@ -37,6 +37,20 @@ def test_rank_config_rejects_bad_chunk_rows():
         RankConfig(chunk_rows=0)
 
 
+@pytest.mark.parametrize("crops", [1, 9])
+def test_rank_config_needs_two_to_eight_crops(crops):
+    with pytest.raises(HandflowError, match="crops must be between 2 and 8"):
+        RankConfig(crops=crops)
+
+
+def test_the_crop_count_is_part_of_the_cache_key():
+    from viewselect.viewcache import cache_key
+
+    keys = {cache_key("m", "d", "h", 128, RankConfig(crops=c)) for c in (2, 4, 8)}
+    assert len(keys) == 3
+    assert cache_key("m", "d", "h", 128, RankConfig(chunk_rows=7)) == cache_key("m", "d", "h", 128, RankConfig())
+
+
 def test_evaluate_batch_does_not_depend_on_chunking(tiny_data_root, tiny_model):
     from handflow.data.interhand import InterHandDataset
     from handflow.hand.model import HandModel

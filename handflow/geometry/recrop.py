@@ -1,0 +1,64 @@
+"""Re-cropping a network input crop: a zoom about its centre plus a shift, with the intrinsics that follow.
+
+Test-time crops (``viewselect rank``'s ambiguity) run the same image through the encoder several times,
+each time framed slightly differently, the way a hand detector's box would wobble. Where the image
+pins the pose, the predictions agree; where it does not (depth cues, hidden fingers), they move. The
+re-crop is a similarity of the crop's pixel grid, so the crop camera stays a pinhole camera:
+
+    u' = s (u - c) + c + d      (c: the crop's centre pixel, (S - 1) / 2; d: the shift in pixels)
+    K' = [[s, 0, (1 - s) c + d_x], [0, s, (1 - s) c + d_y], [0, 0, 1]] @ K
+
+Pixels that come from outside the crop are black (zooms >= 1 and small shifts keep that to a thin edge).
+
+Examples:
+    >>> images, K = torch.rand(2, 3, 128, 128), torch.eye(3).repeat(2, 1, 1)
+    >>> out, K2 = recrop(images, K, CropJitter(1.12, 0.05, 0.0))
+    >>> out.shape, float(K2[0, 0, 0])
+    (torch.Size([2, 3, 128, 128]), 1.12)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class CropJitter:
+    """A zoom ``zoom`` (>= 1 magnifies) about the crop's centre, then a shift ``(dx, dy)`` in crop widths."""
+
+    zoom: float = 1.0
+    dx: float = 0.0
+    dy: float = 0.0
+
+
+# The fixed set of test-time crops, first = the crop itself: a 12 % zoom, shifts of 5 % of the crop along
+# each axis, and the zoom with a diagonal shift. Fixed, so the ambiguity has no Monte-Carlo noise.
+TEST_TIME_CROPS = (
+    CropJitter(), CropJitter(1.12), CropJitter(1.0, 0.05, 0.0), CropJitter(1.0, -0.05, 0.0),
+    CropJitter(1.0, 0.0, 0.05), CropJitter(1.0, 0.0, -0.05), CropJitter(1.12, 0.04, 0.04), CropJitter(1.12, -0.04, -0.04),
+)
+
+
+def recrop(images: torch.Tensor, K_crop: torch.Tensor, jitter: CropJitter) -> tuple[torch.Tensor, torch.Tensor]:
+    """Re-crop ``images (B, C, S, S)`` (any float range) by ``jitter``; returns ``(images', K' (B, 3, 3))``.
+
+    ``K_crop (B, 3, 3)`` are the crops' intrinsics in crop pixels. The identity jitter returns the inputs.
+    """
+    if jitter == CropJitter():
+        return images, K_crop
+    B, _, H, W = images.shape
+    s, dx, dy = float(jitter.zoom), float(jitter.dx) * W, float(jitter.dy) * H
+    # affine_grid maps output to input in normalised coordinates (align_corners=False: pixel centres at
+    # (2u + 1) / W - 1, so the centre pixel (W - 1) / 2 is 0): x_in = (x_out - 2 d / W) / s
+    theta = images.new_tensor([[1 / s, 0.0, -2 * dx / (W * s)], [0.0, 1 / s, -2 * dy / (H * s)]]).expand(B, 2, 3)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    cx, cy = (W - 1) / 2, (H - 1) / 2
+    A = K_crop.new_tensor([[s, 0.0, (1 - s) * cx + dx], [0.0, s, (1 - s) * cy + dy], [0.0, 0.0, 1.0]])
+    return out, A @ K_crop
+
+
+__all__ = ["CropJitter", "TEST_TIME_CROPS", "recrop"]

@@ -1,0 +1,44 @@
+"""Test-time re-crops: the pixels move where the new intrinsics say a 3D point now projects."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from handflow.geometry.recrop import TEST_TIME_CROPS, CropJitter, recrop
+
+
+def _blob(S: int, u: float, v: float) -> torch.Tensor:
+    """A Gaussian blob centred at pixel (u, v) of an S x S image, (1, 1, S, S)."""
+    ys, xs = torch.meshgrid(torch.arange(S, dtype=torch.float64), torch.arange(S, dtype=torch.float64), indexing="ij")
+    return torch.exp(-((xs - u) ** 2 + (ys - v) ** 2) / (2 * 2.0**2))[None, None]
+
+
+def _centroid(img: torch.Tensor) -> tuple[float, float]:
+    S = img.shape[-1]
+    ys, xs = torch.meshgrid(torch.arange(S, dtype=img.dtype), torch.arange(S, dtype=img.dtype), indexing="ij")
+    w = img[0, 0]
+    return float((w * xs).sum() / w.sum()), float((w * ys).sum() / w.sum())
+
+
+@pytest.mark.parametrize("jitter", [CropJitter(1.12), CropJitter(1.0, 0.05, -0.05), CropJitter(1.12, -0.04, 0.04)])
+def test_a_point_lands_where_the_new_intrinsics_project_it(jitter):
+    S = 64
+    K = torch.tensor([[[80.0, 0.0, 30.0], [0.0, 80.0, 33.0], [0.0, 0.0, 1.0]]], dtype=torch.float64)
+    X = torch.tensor([40.0, -25.0, 500.0], dtype=torch.float64)  # mm, camera frame
+    uv = (K[0] @ X / X[2])[:2]
+    img, K2 = recrop(_blob(S, float(uv[0]), float(uv[1])), K, jitter)
+    uv2 = (K2[0] @ X / X[2])[:2]
+    # known answer: u' = s (u - c) + c + d with c = (S - 1) / 2 and d the shift in pixels
+    c = (S - 1) / 2
+    assert float(uv2[0]) == pytest.approx(jitter.zoom * (float(uv[0]) - c) + c + jitter.dx * S)
+    assert float(uv2[1]) == pytest.approx(jitter.zoom * (float(uv[1]) - c) + c + jitter.dy * S)
+    cu, cv = _centroid(img)
+    assert (cu, cv) == pytest.approx((float(uv2[0]), float(uv2[1])), abs=0.05)
+
+
+def test_identity_returns_the_inputs_and_the_set_starts_with_it():
+    images, K = torch.rand(2, 3, 16, 16), torch.eye(3).repeat(2, 1, 1)
+    out, K2 = recrop(images, K, TEST_TIME_CROPS[0])
+    assert out is images and K2 is K
+    assert TEST_TIME_CROPS[0] == CropJitter() and len(set(TEST_TIME_CROPS)) == len(TEST_TIME_CROPS)
