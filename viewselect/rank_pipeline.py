@@ -68,10 +68,15 @@ class RankOutcome:
     # regret as cameras are dropped most-ambiguous first / in random order (with RankRequest.regret_orders;
     # rank_stats.regret_vs_dropped and random_order_curve)
     regret_curves: tuple[pd.DataFrame, pd.DataFrame] | None = None
+    # what the run could not do on this rig and did not need to (each said once: the CLI prints them as
+    # `note: ...`, summary.json and the report hold them): angles the rig cannot define, a curve not drawn
+    notes: list[str] = field(default_factory=list)
 
     def summary_extra(self) -> dict:
         """What ``summary.json`` holds besides the tables: triangulation, the rule, the verdict."""
         out: dict = {}
+        if self.notes:
+            out["notes"] = list(self.notes)
         if self.triangulation:
             out["triangulation"] = self.triangulation
         if self.bootstrap is not None:
@@ -244,6 +249,7 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
         scenes = triangulation_scenes(records, ds)
         kept = result.cameras.loc[result.cameras["keep"], "camera"].tolist()
         tri = kept_summary(scenes, kept, pixel_noise_px=req.pixel_noise_px, seed=req.engine.seed)
+    notes = _rig_notes(result.cameras, req)
     if req.error_vs_cameras and len(result.cameras) >= 2:
         curve = _error_vs_cameras(result, scenes if scenes is not None else triangulation_scenes(records, ds), ds, pairs, req)
     overall = result.summary[(result.summary["sequence"] == "overall") & (result.summary["ranker"] == "ambiguity")
@@ -270,7 +276,25 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
     return RankOutcome(result=result, views=table, triangulation=tri, provenance=prov, records=records,
                        skipped_views=skipped_views, process_rank=proc.rank, overlays=overlays,
                        bootstrap=boot, recommendation=recommendation, verdict=verdict_, error_vs_cameras=curve,
-                       regret_curves=regret_curves)
+                       regret_curves=regret_curves, notes=notes)
+
+
+def _rig_notes(cameras: pd.DataFrame, req: RankRequest) -> list[str]:
+    """One line per thing this rig leaves undefined (NaN angles, no subsets to compare); none on a usual rig."""
+    notes = []
+    az, el = cameras["azimuth_deg"].isna(), cameras["elevation_deg"].isna()
+    if (az | el).any():
+        gone = cameras.loc[az | el, "camera"].tolist()
+        what = " and ".join(f"the {name} of {int(m.sum())}" for name, m in (("azimuth", az), ("elevation", el))
+                            if m.any())
+        shown = ", ".join(map(str, gone[:5])) + (" …" if len(gone) > 5 else "")
+        notes.append(f"the rig's frame does not define {what} of {len(cameras)} camera(s) ({shown}; no up axis "
+                     "where the image-ups cancel, no azimuth for a camera on the up axis): written empty, the "
+                     "ranking does not use them")
+    if req.error_vs_cameras and len(cameras) < 2:
+        notes.append(f"error vs cameras kept not computed: it compares subsets of at least 2 cameras, and "
+                     f"{len(cameras)} camera was scored")
+    return notes
 
 
 def _rule_words(req: RankRequest) -> str:

@@ -179,7 +179,8 @@ def report_content(outcome: RankOutcome, figures: dict[str, list[Figure]],
     why = f"Why: {outcome.recommendation.reason}. " if outcome.recommendation is not None else ""
     intro = (verdict + why + f"{len(cams)} cameras scored on {n_seq} sequences "
              f"({', '.join(sorted(per['sequence'].unique()))}). " + headline
-             + f"Selection: {kept} kept, {len(res.drop_list)} dropped.")
+             + f"Selection: {kept} kept, {len(res.drop_list)} dropped."
+             + "".join(f" Note: {n}." for n in outcome.notes))
 
     summary = Table(
         "Ranker summary (mean over sequences)",

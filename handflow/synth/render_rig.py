@@ -31,7 +31,7 @@ from handflow.geometry.camera import Camera
 from handflow.geometry.rig import camera_angles, rig_center
 from handflow.synth.capture import SYNTH_VERSION, SplitWriter, SynthConfig, mano_digests, publish, render_test_split
 from handflow.synth.mano import default_mano_dir
-from handflow.synth.rig import Rig
+from handflow.synth.rig import RIG_CENTER_MM, Rig
 
 MANIFEST = "viewselect_plan.json"
 
@@ -79,7 +79,7 @@ def _render(cameras, image_hw, frames: int, seed: int, root: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
     try:
         torch.manual_seed(seed)
-        center = rig_center(cameras) if len(cameras) > 1 else np.zeros(3)
+        center = rig_center(cameras, fallback_mm=RIG_CENTER_MM)  # one camera, parallel axes: where the motions are
         angles = {c: camera_angles(cam.campos_mm, center) for c, cam in cameras.items()}
         rig = Rig(dict(cameras), {c: a[0] for c, a in angles.items()}, {c: a[1] for c, a in angles.items()},
                   next(iter(image_hw.values())), center)
