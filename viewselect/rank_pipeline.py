@@ -248,7 +248,8 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
     if result.drop_list or selected:
         scenes = triangulation_scenes(records, ds)
         kept = result.cameras.loc[result.cameras["keep"], "camera"].tolist()
-        tri = kept_summary(scenes, kept, pixel_noise_px=req.pixel_noise_px, seed=req.engine.seed)
+        tri = kept_summary(scenes, kept, result.cameras["camera"].tolist(), pixel_noise_px=req.pixel_noise_px,
+                           seed=req.engine.seed)
     notes = _rig_notes(result.cameras, req)
     if req.error_vs_cameras and len(result.cameras) >= 2:
         curve = _error_vs_cameras(result, scenes if scenes is not None else triangulation_scenes(records, ds), ds, pairs, req)
@@ -355,9 +356,5 @@ def _coverage(result: RankResult, keep: int, ds: InterHandDataset, pairs) -> Ran
     """Re-select the kept cameras with the direction-spreading rule of ``viewselect.coverage``."""
     from viewselect.coverage import keep_cameras
 
-    dirs = _rig_directions(result, ds, pairs)
-    kept = set(keep_cameras(result.cameras, keep, strategy="coverage", directions=dirs))
-    cameras = result.cameras.copy()
-    cameras["keep"] = cameras["camera"].isin(kept)
-    drop_list = cameras.loc[~cameras["keep"], "camera"].tolist()
-    return RankResult(cameras=cameras, sequences=result.sequences, summary=result.summary, drop_list=drop_list)
+    kept = set(keep_cameras(result.cameras, keep, strategy="coverage", directions=_rig_directions(result, ds, pairs)))
+    return _with_drop_list(result, [c for c in result.cameras["camera"] if c not in kept])

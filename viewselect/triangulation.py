@@ -12,6 +12,10 @@ the order of a good 2D keypoint detector / manual annotation error on full-resol
 
 A joint is **failed** when fewer than 2 kept cameras see it (it cannot be triangulated); the mean
 3D error is over the joints that did not fail, and the failed fraction is reported beside it.
+
+Over the sequences of a ranking (:class:`Scene`), one aggregation (:func:`triangulate_kept`) and one
+stream of random rigs (:func:`random_subsets`) serve ``summary.json``'s triangulation comparison
+(:func:`kept_summary`), the error-vs-cameras table (:mod:`viewselect.subsets`) and ``plan``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from handflow.errors import HandflowError
 from handflow.geometry.camera import Camera
 
 DEFAULT_PIXEL_NOISE_PX = 1.0
+DEFAULT_RANDOM = 20  # random K-subsets behind every "random" figure (random_subsets)
+BAND = (0.1, 0.9)  # the random rigs' band: 10th-90th percentile over the draws
 
 
 def projection_matrix(camera: Camera) -> np.ndarray:
@@ -184,59 +190,6 @@ def triangulation_error(
     )
 
 
-def random_subsets(n_cameras: int, k: int, n_random: int, seed: int = 0) -> list[np.ndarray]:
-    """``n_random`` random k-subsets of ``n_cameras`` (indices), drawn without replacement from
-    ``default_rng([seed, 1])``: the same draws wherever a random rig of size k is compared."""
-    rng = np.random.default_rng([seed, 1])
-    return [rng.choice(n_cameras, size=k, replace=False) for _ in range(n_random)]
-
-
-def compare_subsets(
-    cameras: Sequence[Camera],
-    joints_world_mm,
-    visible,
-    subset: Sequence[int],
-    n_random: int = 10,
-    pixel_noise_px: float = DEFAULT_PIXEL_NOISE_PX,
-    seed: int = 0,
-) -> dict:
-    """Triangulation with the kept ``subset`` vs the full rig vs ``n_random`` random subsets of the
-    same size (drawn without replacement from ``default_rng(seed)``).
-
-    Returns ``{"kept": {...}, "full": {...}, "random": {"mean_error_mm", "std_error_mm",
-    "failed_fraction", "failed_fraction_std", "n_subsets"}, "n_kept", "n_cameras"}`` (mm). All runs
-    use the same pixel-noise seed, so differences come from the camera choice, not the noise draw.
-    Random subsets whose every joint failed are left out of the error mean (``n_failed_subsets``).
-    """
-    cams = _camera_list(cameras)
-    subset = _subset_indices(cameras, subset)
-    k = len(subset)
-    if isinstance(n_random, bool) or not isinstance(n_random, int) or n_random < 1:
-        raise HandflowError(f"triangulation: n_random must be a positive integer, found {n_random!r}")
-    kept = triangulation_error(cams, joints_world_mm, visible, subset, pixel_noise_px, seed)
-    full = triangulation_error(cams, joints_world_mm, visible, None, pixel_noise_px, seed)
-    runs = [triangulation_error(cams, joints_world_mm, visible, sub, pixel_noise_px, seed)
-            for sub in random_subsets(len(cams), k, n_random, seed)]
-    errs = np.array([r.mean_error_mm for r in runs])
-    ok = np.isfinite(errs)
-    fails = np.array([r.failed_fraction for r in runs])
-    return {
-        "n_cameras": len(cams),
-        "n_kept": k,
-        "pixel_noise_px": float(pixel_noise_px),
-        "kept": kept.as_dict(),
-        "full": full.as_dict(),
-        "random": {
-            "mean_error_mm": float(errs[ok].mean()) if ok.any() else math.nan,
-            "std_error_mm": float(errs[ok].std()) if ok.any() else math.nan,
-            "failed_fraction": float(fails.mean()),
-            "failed_fraction_std": float(fails.std()),
-            "n_subsets": int(n_random),
-            "n_failed_subsets": int((~ok).sum()),
-        },
-    }
-
-
 # ---------------------------------------------------------------- over the sequences of a ranking
 
 
@@ -261,33 +214,85 @@ class Scene:
         return triangulation_error(self.cameras, self.joints_world_mm, self.visible, subset, pixel_noise_px, seed)
 
 
-def _finite_mean(vals) -> float:
-    vals = [v for v in vals if v is not None and math.isfinite(v)]
-    return float(np.mean(vals)) if vals else math.nan
+def random_subsets(camera_ids: Sequence, k: int, n_random: int = DEFAULT_RANDOM, seed: int = 0) -> list[list]:
+    """The one stream of random rigs behind every figure that says "random": ``n_random`` random
+    K-subsets of ``camera_ids`` (drawn without replacement from ``default_rng([seed, 2, k])``, in the
+    order given), the whole rig once when ``k`` is all of it. The same K gives the same draws in
+    ``summary.json`` and in ``error_vs_cameras.csv``."""
+    ids = list(camera_ids)
+    if isinstance(n_random, bool) or not isinstance(n_random, int) or n_random < 1:
+        raise HandflowError(f"triangulation: n_random must be a positive integer, found {n_random!r}")
+    if not 1 <= k <= len(ids):
+        raise HandflowError(f"triangulation: cannot draw {k} of {len(ids)} cameras")
+    rng = np.random.default_rng([seed, 2, k])
+    return [list(rng.choice(ids, size=k, replace=False)) for _ in range(n_random if k < len(ids) else 1)]
 
 
-def kept_summary(scenes: list[Scene], kept: list[str], pixel_noise_px: float = DEFAULT_PIXEL_NOISE_PX,
-                 n_random: int = 10, seed: int = 0) -> dict:
-    """Triangulation error of the kept cameras vs the full rig vs random subsets of the same size,
-    mean over sequences (``{}`` when no sequence has a kept camera); ``per_sequence`` holds
-    :func:`compare_subsets` of each."""
+def triangulate_kept(scenes: list[Scene], kept, noise_px: float = DEFAULT_PIXEL_NOISE_PX,
+                     seed: int = 0) -> tuple[float, float]:
+    """(mean error mm, failed fraction) of the cameras ``kept`` (ids), means over the scenes holding
+    a kept camera (a scene with one fails every joint); the error over the scenes where any joint was
+    triangulated. NaN, NaN when no scene holds a kept camera."""
+    errs, fails = [], []
+    for s in scenes:
+        idx = s.indices(kept)
+        if not idx:
+            continue
+        r = s.error(idx, noise_px, seed)
+        if math.isfinite(r.mean_error_mm):
+            errs.append(r.mean_error_mm)
+        fails.append(r.failed_fraction)
+    return (float(np.mean(errs)) if errs else math.nan, float(np.mean(fails)) if fails else math.nan)
+
+
+def band(values) -> dict:
+    """Mean and the BAND percentiles of the finite values (NaN when none)."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return {"mean": math.nan, "low": math.nan, "high": math.nan}
+    return {"mean": float(v.mean()), "low": float(np.quantile(v, BAND[0])), "high": float(np.quantile(v, BAND[1]))}
+
+
+def random_triangulation(scenes: list[Scene], draws: list[list], noise_px: float = DEFAULT_PIXEL_NOISE_PX,
+                         seed: int = 0) -> dict:
+    """The random rigs' row: :func:`triangulate_kept` of each draw (:func:`random_subsets`), then over the
+    draws ``triangulation_error_mm`` (mean of the finite ones) with ``_low_mm`` / ``_high_mm`` (the BAND
+    percentiles) and ``failed_fraction`` (mean)."""
+    runs = [triangulate_kept(scenes, d, noise_px, seed) for d in draws]
+    err = band([e for e, _ in runs])
+    return {"triangulation_error_mm": err["mean"], "triangulation_error_low_mm": err["low"],
+            "triangulation_error_high_mm": err["high"], "failed_fraction": band([f for _, f in runs])["mean"]}
+
+
+def kept_summary(scenes: list[Scene], kept: list[str], rig_ids: list[str],
+                 pixel_noise_px: float = DEFAULT_PIXEL_NOISE_PX, n_random: int = DEFAULT_RANDOM,
+                 seed: int = 0) -> dict:
+    """Triangulation error of the kept cameras vs the full rig vs random subsets of the same size drawn
+    from ``rig_ids`` (:func:`random_subsets`: the draws of ``error_vs_cameras.csv`` at this K, so its
+    random row and this one agree), over the sequences (:func:`triangulate_kept`); ``{}`` when no
+    sequence has a kept camera. ``per_sequence`` holds each sequence's kept / full / random figures."""
     per_seq = {}
+    draws = random_subsets(rig_ids, len(kept), n_random, seed)
     for sc in scenes:
         subset = sc.indices(kept)
         if subset:
-            per_seq[sc.name] = compare_subsets(sc.cameras, sc.joints_world_mm, sc.visible, subset,
-                                               n_random=n_random, pixel_noise_px=pixel_noise_px, seed=seed)
+            rnd = random_triangulation([sc], draws, pixel_noise_px, seed)
+            per_seq[sc.name] = {
+                "n_cameras": len(sc.cameras), "n_kept": len(subset), "pixel_noise_px": float(pixel_noise_px),
+                "kept": sc.error(subset, pixel_noise_px, seed).as_dict(),
+                "full": sc.error(None, pixel_noise_px, seed).as_dict(),
+                "random": {"mean_error_mm": rnd["triangulation_error_mm"], "failed_fraction": rnd["failed_fraction"],
+                           "n_subsets": len(draws)},
+            }
     if not per_seq:
         return {}
-
-    def avg(part, key):
-        return _finite_mean([v[part][key] for v in per_seq.values()])
-
+    kept_err, kept_fail = triangulate_kept(scenes, kept, pixel_noise_px, seed)
+    full_err, _ = triangulate_kept(scenes, rig_ids, pixel_noise_px, seed)
+    rnd = random_triangulation(scenes, draws, pixel_noise_px, seed)
     return {
-        "pixel_noise_px": pixel_noise_px, "n_kept": len(kept), "n_random_subsets": n_random,
-        "kept_error_mm": avg("kept", "mean_error_mm"), "full_error_mm": avg("full", "mean_error_mm"),
-        "random_error_mm": avg("random", "mean_error_mm"),
-        "kept_failed_fraction": avg("kept", "failed_fraction"),
-        "random_failed_fraction": avg("random", "failed_fraction"),
+        "pixel_noise_px": pixel_noise_px, "n_kept": len(kept), "n_random_subsets": len(draws),
+        "kept_error_mm": kept_err, "full_error_mm": full_err, "random_error_mm": rnd["triangulation_error_mm"],
+        "kept_failed_fraction": kept_fail, "random_failed_fraction": rnd["failed_fraction"],
         "per_sequence": per_seq,
     }
