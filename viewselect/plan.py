@@ -86,10 +86,8 @@ def joint_coverage(records: list[ViewRecord]) -> Coverage:
 
 
 def plan_rig(label: str, rig: PlannedRig, req: PlanRequest) -> RigPlan:
-    from handflow.data.interhand import InterHandDataset
     from handflow.synth.render_rig import render_rig_capture
-    from viewselect.engine import RankConfig, triangulation_scenes
-    from viewselect.triangulation import triangulate_kept
+    from viewselect.engine import RankConfig
 
     hw = {c: tuple(req.image_hw) for c in rig.cameras} if req.image_hw else rig.image_hw
     root = render_rig_capture(rig.cameras, hw, frames=req.frames, seed=req.seed)
@@ -97,10 +95,10 @@ def plan_rig(label: str, rig: PlannedRig, req: PlanRequest) -> RigPlan:
                                    engine=RankConfig(samples=req.samples, seed=req.seed), device=req.device,
                                    pixel_noise_px=req.pixel_noise_px))
     cov = joint_coverage(outcome.records)
-    ds = InterHandDataset(root, "test", skip_bad_images=True)
-    seqs = triangulation_scenes(outcome.records, ds)
-    err, fail = triangulate_kept(seqs, set(rig.cameras), req.pixel_noise_px, req.seed)
-    return RigPlan(label, rig, outcome, cov, err, fail, str(root), extra={"pixel_noise_px": req.pixel_noise_px})
+    tri = outcome.triangulation  # the rank pipeline's full rig: every camera of the planned rig
+    return RigPlan(label, rig, outcome, cov, tri.get("full_error_mm", math.nan),
+                   tri.get("full_failed_fraction", math.nan), str(root),
+                   extra={"pixel_noise_px": req.pixel_noise_px})
 
 
 def _check(req: PlanRequest) -> None:

@@ -51,7 +51,7 @@ class RankRequest:
 class RankOutcome:
     result: RankResult
     views: pd.DataFrame
-    triangulation: dict  # kept vs full vs random rig (triangulation.kept_summary); {} without a selection
+    triangulation: dict  # kept vs full vs random rig (triangulation.kept_summary; nothing dropped: all the whole rig)
     provenance: dict
     records: list[ViewRecord]
     # views left out because none of their images could be read
@@ -244,19 +244,21 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
                                         level=boot.level)
         result = _with_drop_list(result, recommendation.drop_list)
     result = _with_intervals(result, boot)
-    tri, curve, scenes = {}, None, None
-    if result.drop_list or selected:
-        scenes = triangulation_scenes(records, ds)
-        kept = result.cameras.loc[result.cameras["keep"], "camera"].tolist()
-        tri = kept_summary(scenes, kept, result.cameras["camera"].tolist(), pixel_noise_px=req.pixel_noise_px,
-                           seed=req.engine.seed)
+    # the kept rig vs the full rig vs random rigs, whatever chose the kept set (nothing dropped: all three
+    # are the whole rig); plan reads its full-rig figures from here
+    scenes = triangulation_scenes(records, ds)
+    kept = result.cameras.loc[result.cameras["keep"], "camera"].tolist()
+    tri = kept_summary(scenes, kept, result.cameras["camera"].tolist(), pixel_noise_px=req.pixel_noise_px,
+                       seed=req.engine.seed)
     notes = _rig_notes(result.cameras, req)
+    curve = None
     if req.error_vs_cameras and len(result.cameras) >= 2:
-        curve = _error_vs_cameras(result, scenes if scenes is not None else triangulation_scenes(records, ds), ds, pairs, req)
+        curve = _error_vs_cameras(result, scenes, ds, pairs, req)
     overall = result.summary[(result.summary["sequence"] == "overall") & (result.summary["ranker"] == "ambiguity")
                              & (result.summary["alignment"] == "global")].iloc[0]
-    verdict_ = verdict(boot, result.drop_list, float(overall["best_regret_mm"] - overall["mean_regret_mm"]),
-                       rule=_rule_words(req))
+    share = result.cameras.set_index("camera")["drop_consensus"] if result.drop_list else {}
+    verdict_ = verdict(boot, {c: share[c] for c in result.drop_list},
+                       float(overall["best_regret_mm"] - overall["mean_regret_mm"]), rule=_rule_words(req))
     overlays = []
     if req.overlay_samples:
         from viewselect.overlays import sample_overlays

@@ -228,21 +228,33 @@ def random_subsets(camera_ids: Sequence, k: int, n_random: int = DEFAULT_RANDOM,
     return [list(rng.choice(ids, size=k, replace=False)) for _ in range(n_random if k < len(ids) else 1)]
 
 
+def _runs(scenes: list[Scene], subsets: list, noise_px: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(len(subsets), len(scenes))`` error mm and failed fraction of each subset of camera ids in each
+    scene, each triangulated once; NaN where the scene holds none of the subset (and an error of NaN
+    where every joint failed)."""
+    err = np.full((len(subsets), len(scenes)), math.nan)
+    fail = np.full((len(subsets), len(scenes)), math.nan)
+    for i, kept in enumerate(subsets):
+        for j, s in enumerate(scenes):
+            idx = s.indices(kept)
+            if idx:
+                r = s.error(idx, noise_px, seed)
+                err[i, j], fail[i, j] = r.mean_error_mm, r.failed_fraction
+    return err, fail
+
+
+def _mean(values: np.ndarray) -> float:
+    v = values[np.isfinite(values)]
+    return float(np.mean(v)) if v.size else math.nan
+
+
 def triangulate_kept(scenes: list[Scene], kept, noise_px: float = DEFAULT_PIXEL_NOISE_PX,
                      seed: int = 0) -> tuple[float, float]:
     """(mean error mm, failed fraction) of the cameras ``kept`` (ids), means over the scenes holding
     a kept camera (a scene with one fails every joint); the error over the scenes where any joint was
     triangulated. NaN, NaN when no scene holds a kept camera."""
-    errs, fails = [], []
-    for s in scenes:
-        idx = s.indices(kept)
-        if not idx:
-            continue
-        r = s.error(idx, noise_px, seed)
-        if math.isfinite(r.mean_error_mm):
-            errs.append(r.mean_error_mm)
-        fails.append(r.failed_fraction)
-    return (float(np.mean(errs)) if errs else math.nan, float(np.mean(fails)) if fails else math.nan)
+    err, fail = _runs(scenes, [kept], noise_px, seed)
+    return _mean(err[0]), _mean(fail[0])
 
 
 def band(values) -> dict:
@@ -254,15 +266,20 @@ def band(values) -> dict:
     return {"mean": float(v.mean()), "low": float(np.quantile(v, BAND[0])), "high": float(np.quantile(v, BAND[1]))}
 
 
+def _random_row(err: np.ndarray, fail: np.ndarray) -> dict:
+    """The random rigs' figures from ``(draws, scenes)`` runs: each draw over the scenes
+    (:func:`triangulate_kept`'s means), then over the draws."""
+    e = band([_mean(row) for row in err])
+    return {"triangulation_error_mm": e["mean"], "triangulation_error_low_mm": e["low"],
+            "triangulation_error_high_mm": e["high"], "failed_fraction": band([_mean(row) for row in fail])["mean"]}
+
+
 def random_triangulation(scenes: list[Scene], draws: list[list], noise_px: float = DEFAULT_PIXEL_NOISE_PX,
                          seed: int = 0) -> dict:
     """The random rigs' row: :func:`triangulate_kept` of each draw (:func:`random_subsets`), then over the
     draws ``triangulation_error_mm`` (mean of the finite ones) with ``_low_mm`` / ``_high_mm`` (the BAND
     percentiles) and ``failed_fraction`` (mean)."""
-    runs = [triangulate_kept(scenes, d, noise_px, seed) for d in draws]
-    err = band([e for e, _ in runs])
-    return {"triangulation_error_mm": err["mean"], "triangulation_error_low_mm": err["low"],
-            "triangulation_error_high_mm": err["high"], "failed_fraction": band([f for _, f in runs])["mean"]}
+    return _random_row(*_runs(scenes, draws, noise_px, seed))
 
 
 def kept_summary(scenes: list[Scene], kept: list[str], rig_ids: list[str],
@@ -270,29 +287,33 @@ def kept_summary(scenes: list[Scene], kept: list[str], rig_ids: list[str],
                  seed: int = 0) -> dict:
     """Triangulation error of the kept cameras vs the full rig vs random subsets of the same size drawn
     from ``rig_ids`` (:func:`random_subsets`: the draws of ``error_vs_cameras.csv`` at this K, so its
-    random row and this one agree), over the sequences (:func:`triangulate_kept`); ``{}`` when no
-    sequence has a kept camera. ``per_sequence`` holds each sequence's kept / full / random figures."""
-    per_seq = {}
+    random row and this one agree), over the sequences (:func:`triangulate_kept`'s means); ``{}`` when
+    no sequence has a kept camera. ``per_sequence`` holds each sequence's kept / full / random figures;
+    every subset is triangulated once per sequence, for both."""
     draws = random_subsets(rig_ids, len(kept), n_random, seed)
-    for sc in scenes:
+    (k_err, k_fail), (f_err, f_fail) = (_runs(scenes, [ids], pixel_noise_px, seed) for ids in (kept, rig_ids))
+    r_err, r_fail = _runs(scenes, draws, pixel_noise_px, seed)
+    per_seq = {}
+    for j, sc in enumerate(scenes):
         subset = sc.indices(kept)
         if subset:
-            rnd = random_triangulation([sc], draws, pixel_noise_px, seed)
+            n_points = int(np.prod(sc.joints_world_mm.shape[:2]))
             per_seq[sc.name] = {
                 "n_cameras": len(sc.cameras), "n_kept": len(subset), "pixel_noise_px": float(pixel_noise_px),
-                "kept": sc.error(subset, pixel_noise_px, seed).as_dict(),
-                "full": sc.error(None, pixel_noise_px, seed).as_dict(),
-                "random": {"mean_error_mm": rnd["triangulation_error_mm"], "failed_fraction": rnd["failed_fraction"],
+                "kept": {"mean_error_mm": float(k_err[0, j]), "failed_fraction": float(k_fail[0, j]),
+                         "n_points": n_points},
+                "full": {"mean_error_mm": float(f_err[0, j]), "failed_fraction": float(f_fail[0, j]),
+                         "n_points": n_points},
+                "random": {"mean_error_mm": band(r_err[:, j])["mean"], "failed_fraction": _mean(r_fail[:, j]),
                            "n_subsets": len(draws)},
             }
     if not per_seq:
         return {}
-    kept_err, kept_fail = triangulate_kept(scenes, kept, pixel_noise_px, seed)
-    full_err, _ = triangulate_kept(scenes, rig_ids, pixel_noise_px, seed)
-    rnd = random_triangulation(scenes, draws, pixel_noise_px, seed)
+    rnd = _random_row(r_err, r_fail)
     return {
         "pixel_noise_px": pixel_noise_px, "n_kept": len(kept), "n_random_subsets": len(draws),
-        "kept_error_mm": kept_err, "full_error_mm": full_err, "random_error_mm": rnd["triangulation_error_mm"],
-        "kept_failed_fraction": kept_fail, "random_failed_fraction": rnd["failed_fraction"],
+        "kept_error_mm": _mean(k_err[0]), "full_error_mm": _mean(f_err[0]),
+        "random_error_mm": rnd["triangulation_error_mm"], "kept_failed_fraction": _mean(k_fail[0]),
+        "full_failed_fraction": _mean(f_fail[0]), "random_failed_fraction": rnd["failed_fraction"],
         "per_sequence": per_seq,
     }
