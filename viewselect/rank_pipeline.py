@@ -17,7 +17,7 @@ from viewselect.engine import RankConfig, evaluate_views, triangulation_scenes, 
 from viewselect.rank_stats import ALIGNMENTS, RankResult, random_order_curve, rank_views, regret_vs_dropped
 from viewselect.recommend import DEFAULT_RULE, Recommendation, Verdict, coverage_matrix, recommend_drop, verdict
 from viewselect.records import SequenceOverlay, SkippedView, ViewRecord
-from viewselect.triangulation import kept_summary
+from viewselect.comparison import kept_summary
 from viewselect.viewcache import default_cache_root
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.pt"

@@ -116,7 +116,7 @@ def make_figures(outcome: RankOutcome, req: ReportRequest) -> dict[str, list[Fig
                              f"sequences, as cameras are dropped most-ambiguous first vs in random order "
                              f"(mean of {req.random_orders} orders).", F.regret_curve(amb_curve, rnd_curve))]
     if _has_triangulation(outcome):
-        from viewselect.triangulation import DEFAULT_RANDOM as n_random
+        from viewselect.comparison import DEFAULT_RANDOM as n_random
 
         figs["curves"].append(Figure(
             "error-vs-cameras", "Left: triangulation error of the 42 joints (DLT from the ground-truth 2D joints + "

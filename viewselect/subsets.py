@@ -7,7 +7,7 @@ For K on a grid from 2 to the whole rig (:func:`camera_counts`), the kept set is
 * ``uniform`` — uniform spacing, blind to the images: farthest-point sampling of the viewing
   directions, starting from the camera nearest the rig's mean viewing direction (ties by id), then
   repeatedly the camera whose nearest already-chosen direction is farthest away;
-* ``random`` — ``n_random`` random K-subsets (:func:`viewselect.triangulation.random_subsets`, the
+* ``random`` — ``n_random`` random K-subsets (:func:`viewselect.comparison.random_subsets`, the
   stream ``summary.json``'s random rig uses too), reported as their mean and a band (10th–90th
   percentile over the draws).
 
@@ -26,8 +26,8 @@ import pandas as pd
 
 from handflow.errors import HandflowError
 from viewselect.coverage import keep_cameras
-from viewselect.triangulation import (DEFAULT_PIXEL_NOISE_PX, DEFAULT_RANDOM, Scene, band, random_subsets,
-                                      random_triangulation, triangulate_kept)
+from viewselect.comparison import DEFAULT_RANDOM, band, random_subsets, random_triangulation, triangulate_kept
+from viewselect.triangulation import DEFAULT_PIXEL_NOISE_PX, Scene
 
 STRATEGIES = ("ambiguity", "coverage", "uniform", "random")
 _GRID = (2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128)
