@@ -42,6 +42,21 @@ def state_checksum(state_dict: dict) -> str:
     return h.hexdigest()
 
 
+def weights_digest(state_dict: dict) -> str:
+    """16 hex digits naming a module's weights (names and float32 values, sorted by name): the cache key of
+    results computed through them (``registry.model_digest``, ``hand.model.hand_model_digest``)."""
+    return weights_hash(state_dict).hexdigest()[:16]
+
+
+def weights_hash(state_dict: dict):
+    """The running SHA-256 behind :func:`weights_digest`, for a digest that covers more than the weights."""
+    h = hashlib.sha256()
+    for k, v in sorted(state_dict.items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().float().numpy().tobytes())
+    return h
+
+
 def save_checkpoint(path: str | Path, payload: dict) -> None:
     payload = {"format": FORMAT, **payload}
     if isinstance(payload.get("state_dict"), dict):

@@ -72,12 +72,14 @@ def main(argv=None) -> int:
         f"**{len(rows)} cases, {n_pass} passing.** Source: `{CATALOGUE}` (`CASES`). Each case breaks one thing in a "
         "fresh copy of the tiny synthetic capture (or the MANO folder, config, checkpoint, output path), runs "
         "the real `viewselect` entry point in-process, and asserts: the exit code; exactly one line on stderr "
-        "(`error: ...` for exit 2, `warning: ...` for exit 3) containing the text shown; for exit 2 that the "
+        "(`error: ...` for exit 2, `warning: ...` for exit 3, `note: ...` for exit 0) containing the text shown, "
+        "or, for an exit-0 case without text, nothing on stderr; for exit 2 that the "
         "output path was not created (or, where it existed, is byte-for-byte unchanged) and that no temporary "
-        "file is left; for exit 3 that the outputs are complete and count what was skipped "
+        "file is left; for exit 0 (the unusual rigs: one camera, two, a camera bar, no up axis) that the outputs "
+        "are complete, angles the rig cannot define empty; for exit 3 that the outputs are complete and count what was skipped "
         "(`summary.json` → `provenance.skipped_images`, `skipped_image_errors`, `skipped_views`).",
         "",
-        "Exit codes: 0 success; 2 bad input (`error: ...`, nothing written); 3 completed but some images were "
+        "Exit codes: 0 success (with at most one `note: ...` per thing the rig leaves undefined); 2 bad input (`error: ...`, nothing written); 3 completed but some images were "
         "unreadable and skipped (`warning: ...`, outputs written and counting the skips); 130 interrupted "
         "(finished work kept).",
         "",

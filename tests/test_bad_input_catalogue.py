@@ -5,8 +5,10 @@ Each case states what it breaks, the command, the expected exit code and a text 
 must contain (the file and/or field at fault). For every case:
 
 * the exit code is the documented one: 2 (``error: ...``) for bad input, 3 for a run that completed
-  but skipped unreadable images (``warning: ...``);
-* stderr is exactly one line, starting ``error:`` / ``warning:``, containing the expected text: the file
+  but skipped unreadable images (``warning: ...``), 0 for an unusual rig that ranks (one camera, two, a
+  camera bar, no up axis), saying once what it cannot define (``note: ...``) or nothing;
+* stderr is exactly one line, starting ``error:`` / ``warning:`` / ``note:``, containing the expected text
+  (for exit 0 with no expected text: nothing on stderr): the file
   (its path below the case's folder) and the field at fault, so the promise that every message names
   both is checked, not just a keyword. ``{frame}``, ``{camera}`` and ``{key}`` in the text stand for the
   frame / camera / weight the case broke (filled in from the case's data);
@@ -28,6 +30,7 @@ from typing import Callable
 import numpy as np
 import pytest
 import torch
+from captures import add_upside_down_twin, keep_cameras, one_camera_release
 from cli_runner import run_cli
 
 SEQ = "Capture0/0001_touch_fingertips"
@@ -79,12 +82,32 @@ class Env:
                 "--mano-dir", mano or self.mano, "--sequence", sequence, "--samples", "4", "--out", self.out,
                 *extra]
 
+    def plan(self, *rigs: str) -> list:
+        """``plan`` of the rig CSV(s) ``rigs`` (one row per camera: id, position, target), tiny images."""
+        files = []
+        for i, rows in enumerate(rigs):
+            path = self.tmp / f"rig{i + 1}.csv"
+            path.write_text(PLAN_HEADER + "".join(f"{r},{PLAN_CAMERA}\n" for r in rows.split(";")))
+            files.append(path)
+        compare = ["--compare", files[1]] if len(files) > 1 else []
+        return ["plan", "--rig", files[0], *compare, "--model", self.model, "--frames", "1", "--samples", "4",
+                "--out", self.out]
+
     def train(self, config_text: str | None = None, *extra) -> list:
         cfg = self.config
         if config_text is not None:
             cfg = self.tmp / "config.toml"
             cfg.write_text(config_text)
         return ["train-model", "--config", cfg, "--out", self.out, "--mano-dir", self.mano, *extra]
+
+
+PLAN_HEADER = ("camera,campos_x_mm,campos_y_mm,campos_z_mm,target_x_mm,target_y_mm,target_z_mm,"
+               "focal_px,width_px,height_px\n")
+PLAN_CAMERA = "90,84,128"  # focal, width, height (px): the tiny capture's image size, a wide lens
+# around the synthetic motions (handflow.synth.rig.RIG_CENTER_MM: 1 m above the origin)
+ONE_CAMERA = "400002,900,0,1200,0,0,1000"
+TWO_CAMERAS = "400002,900,0,1200,0,0,1000;400003,0,900,1100,0,0,1000"
+CAMERA_BAR = "400002,900,-100,1000,0,-100,1000;400003,900,0,1000,0,0,1000;400004,900,100,1000,0,100,1000"
 
 
 @dataclass(frozen=True)
@@ -312,6 +335,28 @@ def _config(text):
     return lambda env: env.train(text)
 
 
+def _one_camera(env, *extra, command="rank"):
+    root = one_camera_release(env._data, env.tmp / "one", _first_cam(env._data))
+    if command == "report":
+        return ["report", "--format", "md", "--data-root", root, "--model", env.model, "--mano-dir", env.mano,
+                "--sequence", SEQ, "--samples", "4", "--out", env.out, "--overlay-samples", "4"]
+    return env.rank(*extra, root=root)
+
+
+def _two_cameras(env):
+    root = env.root()
+    keep_cameras(root, sorted(json.loads(_ann(root, "camera").read_text())["0"]["campos"])[:2])
+    return env.rank("--keep", "1")
+
+
+def _no_up_axis(env):
+    root = env.root()
+    cam = _first_cam(root)
+    keep_cameras(root, [cam])
+    add_upside_down_twin(root, cam, "499999")
+    return env.rank()
+
+
 def _rank_args(*args):
     return lambda env: env.rank(*args)
 
@@ -319,6 +364,51 @@ def _rank_args(*args):
 # ------------------------------------------------------------------------------------------ checks
 def _summary(env) -> dict:
     return json.loads((env.out / "summary.json").read_text())
+
+
+def _ranking(env):
+    return __import__("pandas").read_csv(env.out / "ranking.csv", dtype={"camera": str})
+
+
+def _one_camera_ranked(env):
+    cams = _ranking(env)
+    assert len(cams) == 1 and bool(cams["keep"].iloc[0]) and min(cams["azimuth_deg"].iloc[0], 360 - cams["azimuth_deg"].iloc[0]) < 1e-9
+    assert np.isfinite(cams[["elevation_deg", "distance_mm", "ambiguity_mm", "mpjpe_global_mm"]].to_numpy()).all()
+    assert "notes" not in _summary(env)
+
+
+def _one_camera_report(env):
+    assert "Note: error vs cameras kept not computed" in (env.out / "report.md").read_text()
+
+
+def _two_ranked(env):
+    cams = _ranking(env)
+    assert len(cams) == 2 and cams["keep"].sum() == 1 and np.isfinite(cams["azimuth_deg"]).all()
+    assert np.isfinite(_summary(env)["triangulation"]["full_error_mm"])
+
+
+def _angles_empty(env):
+    import openpyxl
+
+    cams = _ranking(env)
+    assert len(cams) == 2 and cams[["azimuth_deg", "elevation_deg"]].isna().all().all()
+    assert np.isfinite(cams[["ambiguity_mm", "distance_mm"]].to_numpy()).all()
+    sheet = openpyxl.load_workbook(env.out / "ranking.xlsx")["cameras"]
+    head = [c.value for c in sheet[1]]
+    for row in sheet.iter_rows(min_row=2, values_only=True):  # blank cells, not "nan" text
+        assert row[head.index("azimuth (deg)")] is None and row[head.index("elevation (deg)")] is None
+    assert len(_summary(env)["notes"]) == 1
+
+
+def _planned(*labels):
+    def check(env):
+        import pandas as pd
+
+        table = pd.read_csv(env.out / "plan.csv")
+        assert table["rig"].tolist() == list(labels) and (env.out / "plan.md").is_file()
+        for label in labels:
+            assert len(pd.read_csv(env.out / label / "ranking.csv")) == table.set_index("rig").loc[label, "n_cameras"]
+    return check
 
 
 def _one_image_skipped(env):
@@ -459,6 +549,23 @@ CASES = [
          "unknown camera '999' in Capture0/0001_touch_fingertips"),
     Case("options-conflict", "spec", "--drop 1 --keep 2", _rank_args("--drop", "1", "--keep", "2"),
          "--drop and --keep conflict"),
+    # ---- unusual rigs: they rank, report and plan; what they cannot define is said once (exit 0)
+    Case("rig-one-camera-own-frame", "rig", "a one-camera release stored in its camera's frame (`campos` 0, "
+         "`camrot` the identity)", _one_camera, "", code=0, check=_one_camera_ranked),
+    Case("rig-one-camera-report", "rig", "`report` of the one-camera release (no subsets to compare)",
+         lambda env: _one_camera(env, command="report"),
+         "note: error vs cameras kept not computed: it compares subsets of at least 2 cameras, and 1 camera "
+         "was scored", code=0, check=_one_camera_report),
+    Case("rig-two-cameras", "rig", "a release of two cameras, `--keep 1`", _two_cameras, "", code=0,
+         check=_two_ranked),
+    Case("rig-no-up-axis", "rig", "two cameras whose image-ups cancel (the second the first mounted upside "
+         "down): no up axis, so no azimuth or elevation", _no_up_axis,
+         "note: the rig's frame does not define the azimuth of 2 and the elevation of 2 of 2 camera(s)", code=0,
+         check=_angles_empty),
+    Case("plan-two-and-one-cameras", "rig", "`plan` of a two-camera rig beside a one-camera rig",
+         lambda env: env.plan(TWO_CAMERAS, ONE_CAMERA), "", code=0, check=_planned("rig", "compare")),
+    Case("plan-camera-bar", "rig", "`plan` of three cameras on one line with parallel optical axes (no point "
+         "they all aim at)", lambda env: env.plan(CAMERA_BAR), "", code=0, check=_planned("rig")),
 ]
 
 
@@ -497,8 +604,12 @@ def test_catalogue(case: Case, tmp_path, tiny_data_root, tiny_model, tiny_train_
     record_property("exit", code)
     record_property("stderr", shown)
     assert code == case.code, f"exit {code}, expected {case.code}\nstdout:\n{out}\nstderr:\n{err}"
+    if case.code == 0 and not case.expect:  # an unusual rig with nothing to say
+        assert not lines, f"expected nothing on stderr, got:\n{err}"
+        case.check(env)
+        return
     assert len(lines) == 1, f"expected one line on stderr, got:\n{err}"
-    assert lines[0].startswith("error: " if case.code == 2 else "warning: "), lines[0]
+    assert lines[0].startswith({2: "error: ", 3: "warning: ", 0: "note: "}[case.code]), lines[0]
     expect = case.expect
     if "{" in expect:
         root = env.root()

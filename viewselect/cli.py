@@ -65,6 +65,13 @@ Seed = Annotated[int, typer.Option("--seed", help="Seed of the pose samples (and
 Device = Annotated[Optional[str], typer.Option("--device", help="cpu or cuda (default: cuda when available).")]
 
 
+def print_notes(notes: list[str], prefix: str = "") -> None:
+    """What a run could not define on this rig (``RankOutcome.notes``): one ``note: ...`` line each on
+    stderr; the exit code stays 0 (nothing was skipped)."""
+    for note in notes:
+        err_console.print(f"note: {prefix}{note}", markup=False, highlight=False, soft_wrap=True)
+
+
 def _config_path(config: str) -> Path:
     """``NAME`` means the shipped ``configs/NAME.toml``; anything else is a path."""
     p = Path(config)
@@ -434,6 +441,7 @@ def rank(
                               error_vs_cameras=outcome.error_vs_cameras)
     print_rank(console, outcome, alignment)
     console.print(f"wrote {', '.join(str(p) for p in paths.values())}", markup=False, highlight=False, soft_wrap=True)
+    print_notes(outcome.notes)
     if outcome.skipped_views or outcome.skipped_images:
         err_console.print(
             f"warning: skipped {outcome.skipped_images} unreadable image(s) and {len(outcome.skipped_views)} view(s) "
@@ -477,9 +485,10 @@ def report(
         mano_dir=mano_dir, cameras=cameras, drop=drop, keep=keep, max_ambiguity=max_ambiguity,
         strategy=strategy, samples=samples, frames=frames, seed=seed, device=device,
     )
-    path = build_report(ReportRequest(rank=req, out=str(out) if out else None, format=format or "html",
-                                      overlay_samples=overlay_samples, triangulation=triangulation))
+    path, outcome = build_report(ReportRequest(rank=req, out=str(out) if out else None, format=format or "html",
+                                               overlay_samples=overlay_samples, triangulation=triangulation))
     console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
+    print_notes(outcome.notes)
 
 
 @app.command("plan")
@@ -511,10 +520,17 @@ def plan(
         r = rig_row(p)
         console.print(f"{p.label} ({r['n_cameras']} cameras, {p.rig.source}): median ambiguity "
                       f"{r['median_ambiguity_mm']:.1f} mm, joint-frames seen by >=3 cameras {r['seen_by_3_share']:.1%}, "
-                      f"triangulation error {r['triangulation_error_mm']:.2f} mm",
+                      f"triangulation error {_mm(r['triangulation_error_mm'])}",
                       markup=False, highlight=False, soft_wrap=True)
     console.print(f"wrote {out / 'plan.md'} and {len(paths) - 1} more files under {out}",
                   markup=False, highlight=False, soft_wrap=True)
+    for p in plans:
+        print_notes(p.outcome.notes, prefix=f"{p.label}: ")
+
+
+def _mm(x: float) -> str:
+    """A triangulation error for a line of text: NaN (fewer than 2 cameras see any joint) as "-"."""
+    return f"{x:.2f} mm" if x == x else "- (no joint seen by 2 cameras)"
 
 
 @hand_app.command("convert")

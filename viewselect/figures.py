@@ -43,6 +43,12 @@ def _amb_norm(values):
     return mcolors.Normalize(lo, hi if hi > lo else lo + 1e-6)
 
 
+def _unplaced(placed: np.ndarray) -> str:
+    """The title's word on cameras left out because the rig's frame gives them no angle."""
+    n = int((~placed).sum())
+    return f"\n{n} of {len(placed)} cameras not drawn: the rig's frame gives them no angle" if n else ""
+
+
 def dome_3d(cameras: pd.DataFrame) -> bytes:
     """Camera positions in 3D coloured by ambiguity, in the rig's frame (hands at the origin, the rig's up
     axis vertical, azimuth 0 along x; from the table's azimuth, elevation and distance); dropped cameras
@@ -67,7 +73,8 @@ def dome_3d(cameras: pd.DataFrame) -> bytes:
     ax.set_ylabel("y (mm)", fontsize=8)
     ax.set_zlabel("up (mm)", fontsize=8)
     ax.tick_params(labelsize=6)
-    pts = np.vstack([xyz, np.zeros((1, 3))])
+    placed = np.isfinite(xyz).all(axis=1)  # a camera whose angles the rig cannot define has no place here
+    pts = np.vstack([xyz[placed], np.zeros((1, 3))])
     span = np.ptp(pts, axis=0).max() / 2 or 1.0
     mid = (pts.max(0) + pts.min(0)) / 2
     for setter, m in zip((ax.set_xlim, ax.set_ylim, ax.set_zlim), mid):
@@ -75,7 +82,7 @@ def dome_3d(cameras: pd.DataFrame) -> bytes:
     ax.set_box_aspect((1, 1, 1))
     ax.view_init(elev=25, azim=-60)
     fig.colorbar(sc, ax=ax, shrink=0.65, pad=0.1, label="ambiguity (mm)")
-    ax.set_title("Camera dome (star: hands)", fontsize=10)
+    ax.set_title("Camera dome (star: hands)" + _unplaced(placed), fontsize=10)
     return _png(fig)
 
 
@@ -91,16 +98,18 @@ def dome_map(cameras: pd.DataFrame) -> bytes:
     if drop.any():
         ax.scatter(az[drop], el[drop], marker="x", c="#d62728", s=70, linewidths=1.4, label="dropped")
         ax.legend(loc="lower right", fontsize=8)
-    best = int(np.nanargmin(amb))
-    ax.annotate(str(cameras["camera"].iloc[best]), (az[best], el[best]), fontsize=7, xytext=(4, 4),
-                textcoords="offset points")
+    placed = np.isfinite(az) & np.isfinite(el)
+    if placed.any():
+        best = int(np.nanargmin(np.where(placed, amb, np.nan)))
+        ax.annotate(str(cameras["camera"].iloc[best]), (az[best], el[best]), fontsize=7, xytext=(4, 4),
+                    textcoords="offset points")
     ax.set_xlabel("azimuth (deg)")
     ax.set_ylabel("elevation (deg)")
     ax.set_xlim(-5, 365)
     ax.set_xticks(range(0, 361, 45))
     ax.grid(alpha=0.3)
     fig.colorbar(sc, ax=ax, label="ambiguity (mm)")
-    ax.set_title("Cameras by viewing direction", fontsize=10)
+    ax.set_title("Cameras by viewing direction" + _unplaced(placed), fontsize=10)
     return _png(fig)
 
 

@@ -27,7 +27,9 @@ import pandas as pd
 from handflow.keypoints import JOINT_NAMES, N_JOINTS
 from handflow.errors import HandflowError
 from handflow.io import write_text
+from viewselect.bootstrap import stats_from_records
 from viewselect.rank_pipeline import RankOutcome, RankRequest, run_rank
+from viewselect.recommend import coverage_matrix
 from viewselect.records import ViewRecord
 from viewselect.rigfile import PlannedRig, read_rig
 
@@ -73,38 +75,30 @@ class RigPlan:
 
 
 def joint_coverage(records: list[ViewRecord]) -> Coverage:
-    """Cameras seeing each joint of each (sequence, frame), from the engine's per-view ``visible``."""
-    counts: dict[tuple, np.ndarray] = {}
-    for r in records:
-        vis = np.asarray(r.visible, np.int64)  # (F, 42)
-        for f, v in zip(r.frames, vis):
-            key = (r.capture, r.seq, f)
-            counts[key] = counts.get(key, np.zeros(N_JOINTS, np.int64)) + v
-    if not counts:
+    """Cameras seeing each joint of each (sequence, frame): the default rule's
+    :func:`viewselect.recommend.coverage_matrix` of the engine's per-view ``visible``, counted."""
+    if not records:
         raise HandflowError("coverage: no views")
-    c = np.stack([counts[k] for k in sorted(counts)])  # (P, 42)
+    c = coverage_matrix(stats_from_records(records)).sum(0).astype(np.int64).reshape(-1, N_JOINTS)  # (P, 42)
     per_joint = pd.DataFrame({"joint": JOINT_NAMES, "mean_cameras": c.mean(0), "seen_by_2_share": (c >= 2).mean(0),
                               "seen_by_3_share": (c >= 3).mean(0), "min_cameras": c.min(0)})
     return Coverage(per_joint, c, float((c >= 2).mean()), float((c >= 3).mean()), int(c.min()))
 
 
-def plan_rig(label: str, path: str, req: PlanRequest) -> RigPlan:
-    from handflow.data.interhand import InterHandDataset
+def plan_rig(label: str, rig: PlannedRig, req: PlanRequest) -> RigPlan:
     from handflow.synth.render_rig import render_rig_capture
-    from viewselect.engine import RankConfig, triangulation_scenes
-    from viewselect.subsets import triangulate_kept
+    from viewselect.engine import RankConfig
 
-    rig = read_rig(path)
     hw = {c: tuple(req.image_hw) for c in rig.cameras} if req.image_hw else rig.image_hw
     root = render_rig_capture(rig.cameras, hw, frames=req.frames, seed=req.seed)
     outcome = run_rank(RankRequest(sequence="Capture0-1", data_root=str(root), model=req.model,
                                    engine=RankConfig(samples=req.samples, seed=req.seed), device=req.device,
                                    pixel_noise_px=req.pixel_noise_px))
     cov = joint_coverage(outcome.records)
-    ds = InterHandDataset(root, "test", skip_bad_images=True)
-    seqs = triangulation_scenes(outcome.records, ds)
-    err, fail = triangulate_kept(seqs, set(rig.cameras), req.pixel_noise_px, req.seed)
-    return RigPlan(label, rig, outcome, cov, err, fail, str(root), extra={"pixel_noise_px": req.pixel_noise_px})
+    tri = outcome.triangulation  # the rank pipeline's full rig: every camera of the planned rig
+    return RigPlan(label, rig, outcome, cov, tri.get("full_error_mm", math.nan),
+                   tri.get("full_failed_fraction", math.nan), str(root),
+                   extra={"pixel_noise_px": req.pixel_noise_px})
 
 
 def _check(req: PlanRequest) -> None:
@@ -119,12 +113,9 @@ def _check(req: PlanRequest) -> None:
 def run_plan(req: PlanRequest) -> list[RigPlan]:
     """Every rig of the request, rendered, scored and summarised (``rig`` first, then ``compare``)."""
     _check(req)
-    from viewselect.rigfile import read_rig as _validate
-
     files = [req.rig] + ([req.compare] if req.compare else [])
-    for f in files:  # both files checked before any rendering
-        _validate(f)
-    return [plan_rig(label, f, req) for label, f in zip(LABELS, files)]
+    rigs = [read_rig(f) for f in files]  # every file read (and checked) once, before any rendering
+    return [plan_rig(label, rig, req) for label, rig in zip(LABELS, rigs)]
 
 
 def rig_row(p: RigPlan) -> dict:

@@ -18,7 +18,7 @@ from viewselect.engine import RankConfig, evaluate_views, triangulation_scenes, 
 from viewselect.rank_stats import ALIGNMENTS, RankResult, random_order_curve, rank_views, regret_vs_dropped
 from viewselect.recommend import DEFAULT_RULE, Recommendation, Verdict, coverage_matrix, recommend_drop, verdict
 from viewselect.records import SequenceOverlay, SkippedView, ViewRecord
-from viewselect.triangulation import kept_summary
+from viewselect.comparison import kept_summary
 from viewselect.viewcache import default_cache_root
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.pt"
@@ -52,7 +52,7 @@ class RankRequest:
 class RankOutcome:
     result: RankResult
     views: pd.DataFrame
-    triangulation: dict  # kept vs full vs random rig (triangulation.kept_summary); {} without a selection
+    triangulation: dict  # kept vs full vs random rig (triangulation.kept_summary; nothing dropped: all the whole rig)
     provenance: dict
     records: list[ViewRecord]
     # views left out because none of their images could be read
@@ -71,10 +71,15 @@ class RankOutcome:
     regret_curves: tuple[pd.DataFrame, pd.DataFrame] | None = None
     # images binned by predicted spread against realised error, per alignment (viewselect.calibration)
     reliability: list[ReliabilityCurve] = field(default_factory=list)
+    # what the run could not do on this rig and did not need to (each said once: the CLI prints them as
+    # `note: ...`, summary.json and the report hold them): angles the rig cannot define, a curve not drawn
+    notes: list[str] = field(default_factory=list)
 
     def summary_extra(self) -> dict:
         """What ``summary.json`` holds besides the tables: triangulation, the rule, the verdict."""
         out: dict = {}
+        if self.notes:
+            out["notes"] = list(self.notes)
         if self.triangulation:
             out["triangulation"] = self.triangulation
         if self.bootstrap is not None:
@@ -245,17 +250,21 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
                                         level=boot.level)
         result = _with_drop_list(result, recommendation.drop_list)
     result = _with_intervals(result, boot)
-    tri, curve, scenes = {}, None, None
-    if result.drop_list or selected:
-        scenes = triangulation_scenes(records, ds)
-        kept = result.cameras.loc[result.cameras["keep"], "camera"].tolist()
-        tri = kept_summary(scenes, kept, pixel_noise_px=req.pixel_noise_px, seed=req.engine.seed)
+    # the kept rig vs the full rig vs random rigs, whatever chose the kept set (nothing dropped: all three
+    # are the whole rig); plan reads its full-rig figures from here
+    scenes = triangulation_scenes(records, ds)
+    kept = result.cameras.loc[result.cameras["keep"], "camera"].tolist()
+    tri = kept_summary(scenes, kept, result.cameras["camera"].tolist(), pixel_noise_px=req.pixel_noise_px,
+                       seed=req.engine.seed)
+    notes = _rig_notes(result.cameras, req)
+    curve = None
     if req.error_vs_cameras and len(result.cameras) >= 2:
-        curve = _error_vs_cameras(result, scenes if scenes is not None else triangulation_scenes(records, ds), ds, pairs, req)
+        curve = _error_vs_cameras(result, scenes, ds, pairs, req)
     overall = result.summary[(result.summary["sequence"] == "overall") & (result.summary["ranker"] == "ambiguity")
                              & (result.summary["alignment"] == "global")].iloc[0]
-    verdict_ = verdict(boot, result.drop_list, float(overall["best_regret_mm"] - overall["mean_regret_mm"]),
-                       rule=_rule_words(req))
+    share = result.cameras.set_index("camera")["drop_consensus"] if result.drop_list else {}
+    verdict_ = verdict(boot, {c: share[c] for c in result.drop_list},
+                       float(overall["best_regret_mm"] - overall["mean_regret_mm"]), rule=_rule_words(req))
     overlays = []
     if req.overlay_samples:
         from viewselect.overlays import sample_overlays
@@ -276,7 +285,25 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
     return RankOutcome(result=result, views=table, triangulation=tri, provenance=prov, records=records,
                        skipped_views=skipped_views, process_rank=proc.rank, overlays=overlays,
                        bootstrap=boot, recommendation=recommendation, verdict=verdict_, error_vs_cameras=curve,
-                       regret_curves=regret_curves, reliability=reliability(records, DEFAULT_BINS))
+                       regret_curves=regret_curves, reliability=reliability(records, DEFAULT_BINS), notes=notes)
+
+
+def _rig_notes(cameras: pd.DataFrame, req: RankRequest) -> list[str]:
+    """One line per thing this rig leaves undefined (NaN angles, no subsets to compare); none on a usual rig."""
+    notes = []
+    az, el = cameras["azimuth_deg"].isna(), cameras["elevation_deg"].isna()
+    if (az | el).any():
+        gone = cameras.loc[az | el, "camera"].tolist()
+        what = " and ".join(f"the {name} of {int(m.sum())}" for name, m in (("azimuth", az), ("elevation", el))
+                            if m.any())
+        shown = ", ".join(map(str, gone[:5])) + (" …" if len(gone) > 5 else "")
+        notes.append(f"the rig's frame does not define {what} of {len(cameras)} camera(s) ({shown}; no up axis "
+                     "where the image-ups cancel, no azimuth for a camera on the up axis): written empty, the "
+                     "ranking does not use them")
+    if req.error_vs_cameras and len(cameras) < 2:
+        notes.append(f"error vs cameras kept not computed: it compares subsets of at least 2 cameras, and "
+                     f"{len(cameras)} camera was scored")
+    return notes
 
 
 def _rule_words(req: RankRequest) -> str:
@@ -337,9 +364,5 @@ def _coverage(result: RankResult, keep: int, ds: InterHandDataset, pairs) -> Ran
     """Re-select the kept cameras with the direction-spreading rule of ``viewselect.coverage``."""
     from viewselect.coverage import keep_cameras
 
-    dirs = _rig_directions(result, ds, pairs)
-    kept = set(keep_cameras(result.cameras, keep, strategy="coverage", directions=dirs))
-    cameras = result.cameras.copy()
-    cameras["keep"] = cameras["camera"].isin(kept)
-    drop_list = cameras.loc[~cameras["keep"], "camera"].tolist()
-    return RankResult(cameras=cameras, sequences=result.sequences, summary=result.summary, drop_list=drop_list)
+    kept = set(keep_cameras(result.cameras, keep, strategy="coverage", directions=_rig_directions(result, ds, pairs)))
+    return _with_drop_list(result, [c for c in result.cameras["camera"] if c not in kept])

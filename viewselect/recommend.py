@@ -99,13 +99,14 @@ class Verdict:
     text: str
 
 
-def verdict(boot: BootstrapResult, drop_list: list, gain_point_mm: float, rule: str = "") -> Verdict:
+def verdict(boot: BootstrapResult, drop_consensus: dict, gain_point_mm: float, rule: str = "") -> Verdict:
     """Sentence and figures: what to drop, how sure, and whether the ambiguity ranking beat random.
+    ``drop_consensus``: the drop list (in its order) -> each camera's consensus, as
+    :func:`viewselect.bootstrap.interval_columns` put it in the camera table (computed there, once).
     ``gain_point_mm``: the best-ranked camera's regret minus the average camera's, from the full data
     (``ranking.summarize``'s overall ambiguity row: best − mean). ``rule``: how the list was chosen."""
-    cons_all = boot.consensus(len(drop_list))
-    idx = {c: i for i, c in enumerate(boot.cameras)}
-    cons = {c: float(cons_all[idx[c]]) for c in drop_list}
+    drop_list = list(drop_consensus)
+    cons = {c: float(v) for c, v in drop_consensus.items()}
     lo, hi = boot.interval(boot.best_view_gain_mm[0])
     lo, hi = float(lo), float(hi)
     beat = hi < 0
@@ -117,7 +118,7 @@ def verdict(boot: BootstrapResult, drop_list: list, gain_point_mm: float, rule: 
                 f"brackets the share of {boot.n_resamples} bootstrap resamples that drop each one (lowest "
                 f"{min(cons.values()):.0%}).")
     else:
-        what = f"Keep all {n} cameras{(' (' + rule + ')') if rule else ''}."
+        what = f"Keep {'the one camera' if n == 1 else f'all {n} cameras'}{(' (' + rule + ')') if rule else ''}."
     if beat:
         how = (f"The ambiguity ranking beat random on this data: the camera it ranks first in each sequence has "
                f"{-gain_point_mm:.1f} mm less regret than the average camera (a random pick), {pct} interval "

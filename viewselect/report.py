@@ -116,7 +116,7 @@ def make_figures(outcome: RankOutcome, req: ReportRequest) -> dict[str, list[Fig
                              f"sequences, as cameras are dropped most-ambiguous first vs in random order "
                              f"(mean of {req.random_orders} orders).", F.regret_curve(amb_curve, rnd_curve))]
     if _has_triangulation(outcome):
-        from viewselect.subsets import DEFAULT_RANDOM as n_random
+        from viewselect.comparison import DEFAULT_RANDOM as n_random
 
         figs["curves"].append(Figure(
             "error-vs-cameras", "Left: triangulation error of the 42 joints (DLT from the ground-truth 2D joints + "
@@ -185,7 +185,8 @@ def report_content(outcome: RankOutcome, figures: dict[str, list[Figure]],
     why = f"Why: {outcome.recommendation.reason}. " if outcome.recommendation is not None else ""
     intro = (verdict + why + f"{len(cams)} cameras scored on {n_seq} sequences "
              f"({', '.join(sorted(per['sequence'].unique()))}). " + headline
-             + f"Selection: {kept} kept, {len(res.drop_list)} dropped.")
+             + f"Selection: {kept} kept, {len(res.drop_list)} dropped."
+             + "".join(f" Note: {n}." for n in outcome.notes))
 
     summary = Table(
         "Ranker summary (mean over sequences)",

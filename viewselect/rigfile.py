@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from handflow.data.index import parse_capture_cameras
 from handflow.errors import HandflowError
 from handflow.geometry.camera import Camera, look_at
 
@@ -132,35 +133,13 @@ def _read_json(path: Path) -> PlannedRig:
             raise HandflowError(f"{path}: missing key campos (expected campos, camrot, focal, princpt per camera)")
         first = min(keys, key=lambda k: (int(k) if str(k).isdigit() else math.inf, str(k)))
         doc, where = doc[first], f"{path} capture {first}"
-    fields = ("campos", "camrot", "focal", "princpt")
-    for f in fields:
-        if not isinstance(doc.get(f), dict):
-            raise HandflowError(f"{where}: missing key {f} (an object camera id -> value)")
-    shapes = {"campos": (3,), "camrot": (3, 3), "focal": (2,), "princpt": (2,)}
-    cams, sizes = {}, {}
-    for cid in doc["campos"]:
-        vals = {}
-        for f in fields:
-            if cid not in doc[f]:
-                raise HandflowError(f"{where} camera {cid}: missing {f}")
-            try:
-                arr = np.asarray(doc[f][cid], dtype=float)
-            except (TypeError, ValueError):
-                raise HandflowError(f"{where} camera {cid}, {f}: expected numbers, found {doc[f][cid]!r}") from None
-            if arr.shape != shapes[f] or not np.all(np.isfinite(arr)):
-                raise HandflowError(f"{where} camera {cid}, {f}: expected {'x'.join(map(str, shapes[f]))} finite "
-                                    f"numbers, found {json.dumps(doc[f][cid])[:80]}")
-            vals[f] = arr
-        if np.any(vals["focal"] <= 0):
-            raise HandflowError(f"{where} camera {cid}, focal: must be positive, found {vals['focal'].tolist()}")
-        R = vals["camrot"]
-        if abs(np.linalg.det(R) - 1.0) > 1e-3 or not np.allclose(R @ R.T, np.eye(3), atol=1e-3):
-            raise HandflowError(f"{where} camera {cid}, camrot: not a rotation matrix (det != 1 or not orthonormal)")
-        cx, cy = vals["princpt"]
+    cams = parse_capture_cameras(doc, where)  # the release's own camera checks (handflow.data.index)
+    sizes = {}
+    for cid, cam in cams.items():
+        cx, cy = cam.princpt_px
         w, h = int(round(2 * cx + 1)), int(round(2 * cy + 1))
         if not (2 <= w <= MAX_IMAGE_PX and 2 <= h <= MAX_IMAGE_PX):
-            raise HandflowError(f"{where} camera {cid}, princpt: {vals['princpt'].tolist()} gives a {w}x{h} px "
+            raise HandflowError(f"{where} camera {cid}, princpt: {cam.princpt_px.tolist()} gives a {w}x{h} px "
                                 "image (the principal point is taken as the image centre)")
-        cams[str(cid)] = Camera(R=R, campos_mm=vals["campos"], focal_px=vals["focal"], princpt_px=vals["princpt"])
-        sizes[str(cid)] = (h, w)
+        sizes[cid] = (h, w)
     return PlannedRig(cams, sizes, where)

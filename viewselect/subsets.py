@@ -7,8 +7,9 @@ For K on a grid from 2 to the whole rig (:func:`camera_counts`), the kept set is
 * ``uniform`` — uniform spacing, blind to the images: farthest-point sampling of the viewing
   directions, starting from the camera nearest the rig's mean viewing direction (ties by id), then
   repeatedly the camera whose nearest already-chosen direction is farthest away;
-* ``random`` — ``n_random`` random K-subsets (``default_rng([seed, 2, K])``), reported as their mean
-  and a band (10th–90th percentile over the draws).
+* ``random`` — ``n_random`` random K-subsets (:func:`viewselect.comparison.random_subsets`, the
+  stream ``summary.json``'s random rig uses too), reported as their mean and a band (10th–90th
+  percentile over the draws).
 
 For each kept set: the **triangulation error** (mean over the sequences' :class:`Scene` of
 :func:`viewselect.triangulation.triangulation_error`: DLT of the ground-truth 2D joints of the kept
@@ -19,18 +20,16 @@ against the best camera of each sequence, averaged over the kept set).
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pandas as pd
 
 from handflow.errors import HandflowError
 from viewselect.coverage import keep_cameras
+from viewselect.comparison import DEFAULT_RANDOM, band, random_subsets, random_triangulation, triangulate_kept
 from viewselect.triangulation import DEFAULT_PIXEL_NOISE_PX, Scene
 
 STRATEGIES = ("ambiguity", "coverage", "uniform", "random")
-BAND = (0.1, 0.9)
-DEFAULT_RANDOM = 20  # random K-subsets per K
 _GRID = (2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128)
 
 
@@ -60,21 +59,6 @@ def uniform_cameras(directions: dict, k: int) -> list:
     return [ids[i] for i in chosen]
 
 
-def triangulate_kept(seqs: list[Scene], kept: set, noise_px: float = DEFAULT_PIXEL_NOISE_PX,
-                     seed: int = 0) -> tuple[float, float]:
-    """(mean error mm, failed fraction), means over the sequences holding ≥ 2 kept cameras."""
-    errs, fails = [], []
-    for s in seqs:
-        idx = [i for i, c in enumerate(s.camera_ids) if c in kept]
-        if len(idx) < 2:
-            continue
-        r = s.error(idx, noise_px, seed)
-        if math.isfinite(r.mean_error_mm):
-            errs.append(r.mean_error_mm)
-        fails.append(r.failed_fraction)
-    return (float(np.mean(errs)) if errs else math.nan, float(np.mean(fails)) if fails else math.nan)
-
-
 def subset_curves(cameras: pd.DataFrame, sequences: list[Scene], directions: dict, *,
                   counts: list[int] | None = None, n_random: int = DEFAULT_RANDOM, pixel_noise_px: float = DEFAULT_PIXEL_NOISE_PX,
                   seed: int = 0, regret_column: str = "regret_global_mm") -> pd.DataFrame:
@@ -100,19 +84,11 @@ def subset_curves(cameras: pd.DataFrame, sequences: list[Scene], directions: dic
         rows.append(row(k, "ambiguity", keep_cameras(cameras, k, "ambiguity")))
         rows.append(row(k, "coverage", keep_cameras(cameras, k, "coverage", directions=directions)))
         rows.append(row(k, "uniform", uniform_cameras({c: directions[c] for c in ids}, k)))
-        rng = np.random.default_rng([seed, 2, k])
-        draws = pd.DataFrame([row(k, "random", list(rng.choice(ids, size=k, replace=False)))
-                              for _ in range(n_random if k < len(ids) else 1)])
-        out = {"n_cameras": k, "strategy": "random"}
-        for col in ("triangulation_error_mm", "failed_fraction", "mean_regret_mm"):
-            v = draws[col].to_numpy(float)
-            v = v[np.isfinite(v)]
-            out[col] = float(v.mean()) if v.size else math.nan
-            if col != "failed_fraction":
-                stem = col[: -len("_mm")]
-                out[f"{stem}_low_mm"] = float(np.quantile(v, BAND[0])) if v.size else math.nan
-                out[f"{stem}_high_mm"] = float(np.quantile(v, BAND[1])) if v.size else math.nan
-        rows.append(out)
+        draws = random_subsets(ids, k, n_random, seed)
+        reg = band([np.mean([regret[c] for c in d]) for d in draws])  # the same draws as the triangulation
+        rows.append({"n_cameras": k, "strategy": "random",
+                     **random_triangulation(sequences, draws, pixel_noise_px, seed),
+                     "mean_regret_mm": reg["mean"], "mean_regret_low_mm": reg["low"], "mean_regret_high_mm": reg["high"]})
     cols = ["n_cameras", "strategy", "triangulation_error_mm", "triangulation_error_low_mm",
             "triangulation_error_high_mm", "failed_fraction", "mean_regret_mm", "mean_regret_low_mm",
             "mean_regret_high_mm"]

@@ -12,6 +12,9 @@ the order of a good 2D keypoint detector / manual annotation error on full-resol
 
 A joint is **failed** when fewer than 2 kept cameras see it (it cannot be triangulated); the mean
 3D error is over the joints that did not fail, and the failed fraction is reported beside it.
+
+A :class:`Scene` is one sequence as triangulation sees it; :mod:`viewselect.comparison` compares kept,
+full and random rigs over a ranking's scenes.
 """
 
 from __future__ import annotations
@@ -184,59 +187,6 @@ def triangulation_error(
     )
 
 
-def random_subsets(n_cameras: int, k: int, n_random: int, seed: int = 0) -> list[np.ndarray]:
-    """``n_random`` random k-subsets of ``n_cameras`` (indices), drawn without replacement from
-    ``default_rng([seed, 1])``: the same draws wherever a random rig of size k is compared."""
-    rng = np.random.default_rng([seed, 1])
-    return [rng.choice(n_cameras, size=k, replace=False) for _ in range(n_random)]
-
-
-def compare_subsets(
-    cameras: Sequence[Camera],
-    joints_world_mm,
-    visible,
-    subset: Sequence[int],
-    n_random: int = 10,
-    pixel_noise_px: float = DEFAULT_PIXEL_NOISE_PX,
-    seed: int = 0,
-) -> dict:
-    """Triangulation with the kept ``subset`` vs the full rig vs ``n_random`` random subsets of the
-    same size (drawn without replacement from ``default_rng(seed)``).
-
-    Returns ``{"kept": {...}, "full": {...}, "random": {"mean_error_mm", "std_error_mm",
-    "failed_fraction", "failed_fraction_std", "n_subsets"}, "n_kept", "n_cameras"}`` (mm). All runs
-    use the same pixel-noise seed, so differences come from the camera choice, not the noise draw.
-    Random subsets whose every joint failed are left out of the error mean (``n_failed_subsets``).
-    """
-    cams = _camera_list(cameras)
-    subset = _subset_indices(cameras, subset)
-    k = len(subset)
-    if isinstance(n_random, bool) or not isinstance(n_random, int) or n_random < 1:
-        raise HandflowError(f"triangulation: n_random must be a positive integer, found {n_random!r}")
-    kept = triangulation_error(cams, joints_world_mm, visible, subset, pixel_noise_px, seed)
-    full = triangulation_error(cams, joints_world_mm, visible, None, pixel_noise_px, seed)
-    runs = [triangulation_error(cams, joints_world_mm, visible, sub, pixel_noise_px, seed)
-            for sub in random_subsets(len(cams), k, n_random, seed)]
-    errs = np.array([r.mean_error_mm for r in runs])
-    ok = np.isfinite(errs)
-    fails = np.array([r.failed_fraction for r in runs])
-    return {
-        "n_cameras": len(cams),
-        "n_kept": k,
-        "pixel_noise_px": float(pixel_noise_px),
-        "kept": kept.as_dict(),
-        "full": full.as_dict(),
-        "random": {
-            "mean_error_mm": float(errs[ok].mean()) if ok.any() else math.nan,
-            "std_error_mm": float(errs[ok].std()) if ok.any() else math.nan,
-            "failed_fraction": float(fails.mean()),
-            "failed_fraction_std": float(fails.std()),
-            "n_subsets": int(n_random),
-            "n_failed_subsets": int((~ok).sum()),
-        },
-    }
-
-
 # ---------------------------------------------------------------- over the sequences of a ranking
 
 
@@ -259,35 +209,3 @@ class Scene:
 
     def error(self, subset, pixel_noise_px: float, seed: int) -> TriangulationResult:
         return triangulation_error(self.cameras, self.joints_world_mm, self.visible, subset, pixel_noise_px, seed)
-
-
-def _finite_mean(vals) -> float:
-    vals = [v for v in vals if v is not None and math.isfinite(v)]
-    return float(np.mean(vals)) if vals else math.nan
-
-
-def kept_summary(scenes: list[Scene], kept: list[str], pixel_noise_px: float = DEFAULT_PIXEL_NOISE_PX,
-                 n_random: int = 10, seed: int = 0) -> dict:
-    """Triangulation error of the kept cameras vs the full rig vs random subsets of the same size,
-    mean over sequences (``{}`` when no sequence has a kept camera); ``per_sequence`` holds
-    :func:`compare_subsets` of each."""
-    per_seq = {}
-    for sc in scenes:
-        subset = sc.indices(kept)
-        if subset:
-            per_seq[sc.name] = compare_subsets(sc.cameras, sc.joints_world_mm, sc.visible, subset,
-                                               n_random=n_random, pixel_noise_px=pixel_noise_px, seed=seed)
-    if not per_seq:
-        return {}
-
-    def avg(part, key):
-        return _finite_mean([v[part][key] for v in per_seq.values()])
-
-    return {
-        "pixel_noise_px": pixel_noise_px, "n_kept": len(kept), "n_random_subsets": n_random,
-        "kept_error_mm": avg("kept", "mean_error_mm"), "full_error_mm": avg("full", "mean_error_mm"),
-        "random_error_mm": avg("random", "mean_error_mm"),
-        "kept_failed_fraction": avg("kept", "failed_fraction"),
-        "random_failed_fraction": avg("random", "failed_fraction"),
-        "per_sequence": per_seq,
-    }

@@ -101,31 +101,34 @@ def _id(value, where: str) -> str:
 
 def parse_cameras(raw: dict, path: Path) -> dict[str, dict[str, Camera]]:
     """``camera.json`` -> ``{capture: {camera id: Camera}}``, validated."""
-    out = {}
-    for cap, entry in raw.items():
-        where = f"{path}: capture {cap}"
-        if not isinstance(entry, dict):
-            raise HandflowError(f"{where}: not an object")
-        for k in ("campos", "camrot", "focal", "princpt"):
-            if not isinstance(entry.get(k), dict):
-                raise HandflowError(f"{where}: missing key {k!r}")
-        cams = {}
-        for cid in entry["campos"]:
-            for k in ("camrot", "focal", "princpt"):
-                if cid not in entry[k]:
-                    raise HandflowError(f"{where}: camera {cid} has no {k!r} entry")
-            try:
-                cams[str(cid)] = Camera(
-                    R=as_array(entry["camrot"][cid], (3, 3), f"{where} camrot {cid}"),
-                    campos_mm=as_array(entry["campos"][cid], (3,), f"{where} campos {cid}"),
-                    focal_px=as_array(entry["focal"][cid], (2,), f"{where} focal {cid}"),
-                    princpt_px=as_array(entry["princpt"][cid], (2,), f"{where} princpt {cid}"),
-                )
-            except HandflowError as err:
-                msg = str(err)
-                raise HandflowError(msg if msg.startswith(str(path)) else f"{where} camera {cid}: {msg}") from err
-        out[str(cap)] = cams
-    return out
+    return {str(cap): parse_capture_cameras(entry, f"{path}: capture {cap}", str(path)) for cap, entry in raw.items()}
+
+
+def parse_capture_cameras(entry, where: str, path: str | None = None) -> dict[str, Camera]:
+    """One capture's ``{"campos", "camrot", "focal", "princpt": {camera id: value}}`` -> ``{camera id: Camera}``,
+    validated (shapes, finite numbers, positive focal, a rotation): the one check of a camera file, for the
+    release's ``camera.json`` and for a proposed rig's file alike. Errors name ``where`` (and the camera)."""
+    if not isinstance(entry, dict):
+        raise HandflowError(f"{where}: not an object")
+    for k in ("campos", "camrot", "focal", "princpt"):
+        if not isinstance(entry.get(k), dict):
+            raise HandflowError(f"{where}: missing key {k!r}")
+    cams = {}
+    for cid in entry["campos"]:
+        for k in ("camrot", "focal", "princpt"):
+            if cid not in entry[k]:
+                raise HandflowError(f"{where}: camera {cid} has no {k!r} entry")
+        try:
+            cams[str(cid)] = Camera(
+                R=as_array(entry["camrot"][cid], (3, 3), f"{where} camrot {cid}"),
+                campos_mm=as_array(entry["campos"][cid], (3,), f"{where} campos {cid}"),
+                focal_px=as_array(entry["focal"][cid], (2,), f"{where} focal {cid}"),
+                princpt_px=as_array(entry["princpt"][cid], (2,), f"{where} princpt {cid}"),
+            )
+        except HandflowError as err:
+            msg = str(err)
+            raise HandflowError(msg if msg.startswith(path or where) else f"{where} camera {cid}: {msg}") from err
+    return cams
 
 
 # ---------------------------------------------------------------------------------------- identity

@@ -289,12 +289,9 @@ class HandModel(nn.Module):
 def hand_model_digest(hand_model) -> str:
     """16 hex digits naming a hand model: its buffers (as ``handflow.model.registry.model_digest`` hashes
     weights) plus its pose prior and faces. Part of every cache key of results lifted through it."""
-    import hashlib
+    from handflow.checkpoint import weights_hash
 
-    h = hashlib.sha256()
-    for k, v in sorted(hand_model.state_dict().items()):
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().float().numpy().tobytes())
+    h = weights_hash(hand_model.state_dict())  # the weights as model_digest hashes them, then the rest
     for arr in (hand_model.hands_components, hand_model.hands_coeffs, hand_model.faces.numpy()):
         if arr is not None:
             h.update(np.ascontiguousarray(arr).tobytes())

@@ -61,13 +61,9 @@ def export_model(train_checkpoint: str | Path, out: str | Path, half: bool = Tru
 
 def model_digest(model: torch.nn.Module) -> str:
     """Content hash of the weights: a cache key that changes whenever the model does."""
-    import hashlib
+    from handflow.checkpoint import weights_digest
 
-    h = hashlib.sha256()
-    for k, v in sorted(model.state_dict().items()):
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().float().numpy().tobytes())
-    return h.hexdigest()[:16]
+    return weights_digest(model.state_dict())
 
 
 __all__ = ["build_model", "load_model", "export_model", "model_digest", "model_config_of", "to_dict"]

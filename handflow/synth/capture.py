@@ -384,72 +384,79 @@ def _training_capture(writer, hand_model, cfg: SynthConfig, capture: int, n_seq:
     _render_capture(writer, hand_model, cfg, capture, rig, seqs, subject, desc)
 
 
-def synthesize(cfg: SynthConfig | None = None, root: str | os.PathLike | None = None, overwrite: bool = False) -> Path:
-    """Generate the synthetic capture into ``root`` (default :func:`default_data_root`); returns ``root``.
-
-    An existing non-empty ``root`` is an error unless ``overwrite``. Runs torch single-threaded (the
-    work is many small tensor operations: one thread is as fast and far better on shared cores).
-    """
+def build_and_publish(root: Path, manifest: str, build) -> Path:
+    """Build a capture in a temporary sibling of ``root`` — ``build(tmp)`` writes it and returns its
+    manifest (a dict) — write the manifest as ``manifest`` (JSON, sorted keys) and :func:`publish` it;
+    on any failure nothing is left behind. The generated captures (this module's and
+    :mod:`handflow.synth.render_rig`'s) are all made this way. torch runs single-threaded meanwhile: the
+    work is many small tensor operations, and one thread is as fast and far kinder to shared cores."""
+    root.parent.mkdir(parents=True, exist_ok=True)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
     try:
-        return _synthesize(cfg, root, overwrite)
+        doc = build(tmp)
+        (tmp / manifest).write_text(json.dumps(doc, indent=1, sort_keys=True), encoding="utf-8")
+        return publish(tmp, root, manifest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     finally:
         torch.set_num_threads(threads)
 
 
-def _synthesize(cfg: SynthConfig | None, root: str | os.PathLike | None, overwrite: bool) -> Path:
-    from handflow.hand.model import HandModel
+def synthesize(cfg: SynthConfig | None = None, root: str | os.PathLike | None = None, overwrite: bool = False) -> Path:
+    """Generate the synthetic capture into ``root`` (default :func:`default_data_root`); returns ``root``.
 
+    An existing non-empty ``root`` is an error unless ``overwrite`` (:func:`build_and_publish`: single-threaded,
+    nothing half-written)."""
     cfg = cfg or SynthConfig()
     root = Path(root) if root is not None else default_data_root(cfg)
     if root.exists() and any(root.iterdir()):
         if not overwrite:
             raise HandflowError(f"output folder exists and is not empty: {root} (use overwrite)")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
+    return build_and_publish(root, MANIFEST, lambda tmp: _write_capture(cfg, tmp))
+
+
+def _write_capture(cfg: SynthConfig, tmp: Path) -> dict:
+    """The test, train and val splits into ``tmp``; returns the manifest."""
+    from handflow.hand.model import HandModel
+
+    torch.manual_seed(cfg.seed)
+    hand_model = HandModel.from_dir(cfg.mano_dir or default_mano_dir())
+    with torch.no_grad():
+        probe = hand_model.mesh_from_mano(torch.zeros(1, 2, 48), torch.zeros(1, 2, 10), torch.zeros(1, 2, 3))
+    n_verts = probe.shape[2]
     try:
-        torch.manual_seed(cfg.seed)
-        hand_model = HandModel.from_dir(cfg.mano_dir or default_mano_dir())
-        with torch.no_grad():
-            probe = hand_model.mesh_from_mano(torch.zeros(1, 2, 48), torch.zeros(1, 2, 10), torch.zeros(1, 2, 3))
-        n_verts = probe.shape[2]
-        try:
-            prior = motions._prior_samples(hand_model)
-        except AttributeError:
-            prior = None
-        splits = {}
-        # test
-        w = SplitWriter(tmp, "test")
-        render_test_split(w, hand_model, cfg, dome_rig(cfg.image_hw, cfg.test_cameras, seed=cfg.seed))
-        splits["test"] = w.finish()
-        # train
-        w = SplitWriter(tmp, "train")
-        first = 1 + max(motions.TEST_SEQUENCES)
-        for c in range(first, first + cfg.train_captures):
-            _training_capture(w, hand_model, cfg, c, cfg.train_sequences, cfg.train_frames, cfg.train_cameras_per_frame,
-                              prior, n_verts, f"synth train Capture{c}")
-        splits["train"] = w.finish()
-        # val
-        w = SplitWriter(tmp, "val")
-        c = first + cfg.train_captures
-        _training_capture(w, hand_model, cfg, c, cfg.val_sequences, cfg.val_frames, cfg.val_cameras_per_frame,
-                          prior, n_verts, f"synth val Capture{c}")
-        splits["val"] = w.finish()
-        manifest = {
-            "generator": "handflow.data.synth",  # the generator's name when the layout was fixed: part of the bytes
-            "version": SYNTH_VERSION,
-            "seed": cfg.seed,
-            "config": to_dict(cfg),
-            "mano": mano_digests(getattr(hand_model, "mano_dir", None) or cfg.mano_dir),
-            "splits": splits,
-        }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
-        publish(tmp, root, MANIFEST)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return root
+        prior = motions._prior_samples(hand_model)
+    except AttributeError:
+        prior = None
+    splits = {}
+    # test
+    w = SplitWriter(tmp, "test")
+    render_test_split(w, hand_model, cfg, dome_rig(cfg.image_hw, cfg.test_cameras, seed=cfg.seed))
+    splits["test"] = w.finish()
+    # train
+    w = SplitWriter(tmp, "train")
+    first = 1 + max(motions.TEST_SEQUENCES)
+    for c in range(first, first + cfg.train_captures):
+        _training_capture(w, hand_model, cfg, c, cfg.train_sequences, cfg.train_frames, cfg.train_cameras_per_frame,
+                          prior, n_verts, f"synth train Capture{c}")
+    splits["train"] = w.finish()
+    # val
+    w = SplitWriter(tmp, "val")
+    c = first + cfg.train_captures
+    _training_capture(w, hand_model, cfg, c, cfg.val_sequences, cfg.val_frames, cfg.val_cameras_per_frame,
+                      prior, n_verts, f"synth val Capture{c}")
+    splits["val"] = w.finish()
+    return {
+        "generator": "handflow.data.synth",  # the generator's name when the layout was fixed: part of the bytes
+        "version": SYNTH_VERSION,
+        "seed": cfg.seed,
+        "config": to_dict(cfg),
+        "mano": mano_digests(getattr(hand_model, "mano_dir", None) or cfg.mano_dir),
+        "splits": splits,
+    }
 
 
 def mano_digests(mano_dir: str | os.PathLike | None = None) -> dict:

@@ -18,8 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +27,10 @@ from handflow.cache import cache_dir
 from handflow.errors import HandflowError
 from handflow.geometry.camera import Camera
 from handflow.geometry.rig import camera_angles, rig_center
-from handflow.synth.capture import SYNTH_VERSION, SplitWriter, SynthConfig, mano_digests, publish, render_test_split
+from handflow.synth.capture import (SYNTH_VERSION, SplitWriter, SynthConfig, build_and_publish, mano_digests,
+                                    render_test_split)
 from handflow.synth.mano import default_mano_dir
-from handflow.synth.rig import Rig
+from handflow.synth.rig import RIG_CENTER_MM, Rig
 
 MANIFEST = "viewselect_plan.json"
 
@@ -63,34 +62,21 @@ def render_rig_capture(cameras: dict[str, Camera], image_hw: dict[str, tuple[int
     root = Path(root) if root is not None else cache_dir() / "plan" / rig_digest(cameras, image_hw, frames, seed)
     if (root / MANIFEST).is_file():
         return root
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # many small tensor operations: one thread is as fast, and kind to shared cores
-    try:
-        return _render(cameras, image_hw, frames, seed, root)
-    finally:
-        torch.set_num_threads(threads)
+    return build_and_publish(root, MANIFEST, lambda tmp: _render(cameras, image_hw, frames, seed, tmp))
 
 
-def _render(cameras, image_hw, frames: int, seed: int, root: Path) -> Path:
+def _render(cameras, image_hw, frames: int, seed: int, tmp: Path) -> dict:
+    """The test split through ``cameras`` into ``tmp``; returns the manifest."""
     from handflow.hand.model import HandModel
 
     cfg = SynthConfig(seed=seed, test_frames=frames)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
-    try:
-        torch.manual_seed(seed)
-        center = rig_center(cameras) if len(cameras) > 1 else np.zeros(3)
-        angles = {c: camera_angles(cam.campos_mm, center) for c, cam in cameras.items()}
-        rig = Rig(dict(cameras), {c: a[0] for c, a in angles.items()}, {c: a[1] for c, a in angles.items()},
-                  next(iter(image_hw.values())), center)
-        writer = SplitWriter(tmp, "test")  # the embedded capture's writer: the same layout, byte for byte
-        render_test_split(writer, HandModel.from_dir(default_mano_dir()), cfg, rig, image_hw, "rendering the rig:")
-        splits = {"test": writer.finish()}
-        # the generator's name when the layout was fixed: it is part of the capture's bytes
-        manifest = {"generator": "handflow.data.render_rig", "version": SYNTH_VERSION, "seed": seed,
-                    "frames": frames, "cameras": len(cameras), "splits": splits}
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
-        return publish(tmp, root, MANIFEST)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    torch.manual_seed(seed)
+    center = rig_center(cameras, fallback_mm=RIG_CENTER_MM)  # one camera, parallel axes: where the motions are
+    angles = {c: camera_angles(cam.campos_mm, center) for c, cam in cameras.items()}
+    rig = Rig(dict(cameras), {c: a[0] for c, a in angles.items()}, {c: a[1] for c, a in angles.items()},
+              next(iter(image_hw.values())), center)
+    writer = SplitWriter(tmp, "test")  # the embedded capture's writer: the same layout, byte for byte
+    render_test_split(writer, HandModel.from_dir(default_mano_dir()), cfg, rig, image_hw, "rendering the rig:")
+    # the generator's name when the layout was fixed: it is part of the capture's bytes
+    return {"generator": "handflow.data.render_rig", "version": SYNTH_VERSION, "seed": seed,
+            "frames": frames, "cameras": len(cameras), "splits": {"test": writer.finish()}}

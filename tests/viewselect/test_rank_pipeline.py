@@ -20,7 +20,7 @@ def _req(root, model, **kw):
 
 
 def test_rank_end_to_end(tmp_path, tiny_data_root, tiny_model):
-    out = run_rank(_req(tiny_data_root, tiny_model, keep=3))
+    out = run_rank(_req(tiny_data_root, tiny_model, keep=3, error_vs_cameras=True))
     res = out.result
     assert len(res.cameras) == 8 and res.cameras["keep"].sum() == 3 and len(res.drop_list) == 5
     assert res.sequences["sequence"].nunique() == 7
@@ -33,7 +33,17 @@ def test_rank_end_to_end(tmp_path, tiny_data_root, tiny_model):
     # without pixel noise, DLT from the views that see a joint recovers it exactly (from the view cache)
     exact = run_rank(_req(tiny_data_root, tiny_model, keep=3, pixel_noise_px=0.0)).triangulation
     assert exact["full_error_mm"] < 1e-6 and exact["kept_error_mm"] < 1e-6
-    paths = write_rank_result(tmp_path, res, out.provenance, extra={"triangulation": out.triangulation})
+    paths = write_rank_result(tmp_path, res, out.provenance, extra=out.summary_extra(),
+                              error_vs_cameras=out.error_vs_cameras)
+    # one stream of random rigs: summary.json's random row is error_vs_cameras.csv's at the same K
+    import json
+
+    summary = json.loads(paths["summary.json"].read_text())["triangulation"]
+    curve = pd.read_csv(paths["error_vs_cameras.csv"]).set_index(["strategy", "n_cameras"])
+    assert summary["random_error_mm"] == pytest.approx(curve.loc[("random", 3), "triangulation_error_mm"], rel=1e-12)
+    assert summary["random_failed_fraction"] == pytest.approx(curve.loc[("random", 3), "failed_fraction"], abs=1e-12)
+    assert summary["kept_error_mm"] == pytest.approx(curve.loc[("ambiguity", 3), "triangulation_error_mm"], rel=1e-12)
+    assert summary["full_error_mm"] == pytest.approx(curve.loc[("ambiguity", 8), "triangulation_error_mm"], rel=1e-12)
     csv = pd.read_csv(paths["ranking.csv"], dtype={"camera": str})
     xlsx = pd.read_excel(paths["ranking.xlsx"], sheet_name="cameras", dtype={"camera": str})
     assert csv["camera"].tolist() == xlsx.iloc[:, 0].astype(str).tolist()
@@ -212,3 +222,11 @@ def test_view_rescored_after_its_image_is_repaired(tmp_path, tiny_data_root, tin
     repaired = run_rank(_req(root, tiny_model))
     assert calls["n"] == 1 and repaired.skipped_images == 0  # only the repaired view is scored again
     pd.testing.assert_frame_equal(whole.views, repaired.views)
+
+
+def test_coverage_strategy_selects_in_one_place(tiny_data_root, tiny_model):
+    """--strategy coverage overrides the selection as the default rule does: the camera and sequence tables agree."""
+    res = run_rank(_req(tiny_data_root, tiny_model, keep=4, strategy="coverage")).result
+    kept = set(res.cameras.loc[res.cameras["keep"], "camera"])
+    assert len(kept) == 4 and set(res.drop_list) == set(res.cameras["camera"]) - kept
+    assert (res.sequences["keep_in_sequence"] == res.sequences["camera"].isin(kept)).all()

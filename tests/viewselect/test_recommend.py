@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from viewselect.bootstrap import bootstrap
+from viewselect.bootstrap import bootstrap, interval_columns
 from viewselect.recommend import coverage_matrix, recommend_drop, verdict
 from tests.viewselect.test_bootstrap import make_stats
 
@@ -53,12 +53,13 @@ def test_coverage_matrix_skips_padding_frames():
 def test_verdict_states_the_figures():
     amb = np.array([[[1.0, 1.2, 0.8], [5.0, 5.5, 4.5], [9.0, 9.5, 8.5]]] * 4)
     boot = bootstrap(make_stats(amb), 200)
-    v = verdict(boot, ["c2"], gain_point_mm=-4.0, rule="test rule")
+    cons = interval_columns(boot, ["c2"])["drop_consensus"]
+    v = verdict(boot, {"c2": cons[boot.cameras.index("c2")]}, gain_point_mm=-4.0, rule="test rule")
     assert v.beat_random and v.consensus == {"c2": 1.0} and v.min_consensus == 1.0
     assert "Drop 1 of 3 cameras (test rule): c2 (100%)" in v.text and "beat random" in v.text
     assert v.best_view_gain_ci_mm[1] < 0
     # a ranking that picks the worst camera does not beat random
     flipped = bootstrap(make_stats(amb, mpjpe=-amb + 20), 200)
-    v2 = verdict(flipped, [], gain_point_mm=4.0)
+    v2 = verdict(flipped, {}, gain_point_mm=4.0)
     assert not v2.beat_random and "did not beat random" in v2.text and v2.text.startswith("Keep all 3")
     assert np.isnan(v2.min_consensus)

@@ -33,8 +33,8 @@ def _rank_req(root, model, **kw):
 @pytest.fixture(scope="module")
 def html_report(tmp_path_factory, tiny_data_root, tiny_model) -> Path:
     out = tmp_path_factory.mktemp("report") / "view-report.html"
-    path = build_report(ReportRequest(rank=_rank_req(tiny_data_root, tiny_model, drop=2), out=str(out),
-                                      overlay_samples=12, random_orders=20))
+    path, _ = build_report(ReportRequest(rank=_rank_req(tiny_data_root, tiny_model, drop=2), out=str(out),
+                                         overlay_samples=12, random_orders=20))
     assert path == out
     return out
 
@@ -95,7 +95,7 @@ def test_markdown_folder(tmp_path, tiny_data_root, tiny_model):
     out = tmp_path / "md-report"
     req = ReportRequest(rank=_rank_req(tiny_data_root, tiny_model), out=str(out), format="md",
                         overlay_samples=6, triangulation=False, random_orders=5)
-    assert build_report(req) == out
+    assert build_report(req)[0] == out
     md = (out / "report.md").read_text(encoding="utf-8")
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     assert len(links) >= 4 + 7

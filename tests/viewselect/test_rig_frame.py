@@ -2,61 +2,22 @@
 
 from __future__ import annotations
 
-import json
-import shutil
+import math
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
+from captures import move_capture
 from scipy.spatial.transform import Rotation
 
+from handflow.errors import HandflowError
+from handflow.geometry.camera import Camera, look_at
 from handflow.geometry.rig import rig_angles, rig_axes, rig_center
 from handflow.synth.rig import dome_rig
 from viewselect.engine import RankConfig
 from viewselect.rank_pipeline import RankRequest, run_rank
 
 WORLD_COLUMNS = ["campos_x_mm", "campos_y_mm", "campos_z_mm"]  # the calibration's own numbers: they rotate
-
-
-def rotate_capture(src, dst, Q: np.ndarray) -> None:
-    """Copy the capture at ``src`` to ``dst`` with the world rotated by ``Q`` (3,3): cameras, 3D joints and
-    MANO hands move together, the images stay the same."""
-    from handflow.hand.model import HandModel
-    from handflow.synth.mano import default_mano_dir
-
-    shutil.copytree(src, dst)
-    ann = dst / "annotations" / "test"
-    cams = json.loads((ann / "InterHand2.6M_test_camera.json").read_text())
-    for entry in cams.values():
-        for cid in entry["campos"]:
-            entry["campos"][cid] = (Q @ np.asarray(entry["campos"][cid])).tolist()
-            entry["camrot"][cid] = (np.asarray(entry["camrot"][cid]) @ Q.T).tolist()
-    (ann / "InterHand2.6M_test_camera.json").write_text(json.dumps(cams))
-    joints = json.loads((ann / "InterHand2.6M_test_joint_3d.json").read_text())
-    for frames in joints.values():
-        for fr in frames.values():
-            fr["world_coord"] = (np.asarray(fr["world_coord"]) @ Q.T).tolist()
-    (ann / "InterHand2.6M_test_joint_3d.json").write_text(json.dumps(joints))
-    hands = HandModel.from_dir(default_mano_dir())
-    mano = json.loads((ann / "InterHand2.6M_test_MANO_NeuralAnnot.json").read_text())
-    for frames in mano.values():
-        for fr in frames.values():
-            for h, hand in enumerate(("right", "left")):
-                p = fr.get(hand)
-                if p is None:
-                    continue
-                # MANO rotates about its root joint J0: world root = J0 + trans stays put under the new orient
-                pose = torch.zeros(1, 2, 48, dtype=torch.float64)
-                shape = torch.zeros(1, 2, 10, dtype=torch.float64)
-                trans = torch.zeros(1, 2, 3, dtype=torch.float64)
-                pose[0, h], shape[0, h], trans[0, h] = (torch.tensor(p[k], dtype=torch.float64)
-                                                       for k in ("pose", "shape", "trans"))
-                root = hands.keypoints_from_mano(pose, shape, trans)[0, 21 * h + 20].double().numpy() / 1000.0
-                orient = Rotation.from_matrix(Q @ Rotation.from_rotvec(p["pose"][:3]).as_matrix()).as_rotvec()
-                p["pose"] = [*orient.tolist(), *p["pose"][3:]]
-                p["trans"] = (np.asarray(p["trans"]) + Q @ root - root).tolist()
-    (ann / "InterHand2.6M_test_MANO_NeuralAnnot.json").write_text(json.dumps(mano))
 
 
 def test_rig_axes_of_the_dome_and_of_a_rotated_dome():
@@ -83,7 +44,7 @@ def test_rig_axes_of_the_dome_and_of_a_rotated_dome():
 ], ids=["random", "y-down"])
 def test_rotating_the_capture_changes_no_number(tmp_path, tiny_data_root, tiny_model, Q):
     turned = tmp_path / "turned"
-    rotate_capture(tiny_data_root, turned, Q)
+    move_capture(tiny_data_root, turned, Q)
     req = dict(sequence="Capture0-1", model=str(tiny_model), engine=RankConfig(samples=8, frames=2), keep=3)
     a = run_rank(RankRequest(data_root=str(tiny_data_root), **req))
     b = run_rank(RankRequest(data_root=str(turned), **req))
@@ -97,3 +58,50 @@ def test_rotating_the_capture_changes_no_number(tmp_path, tiny_data_root, tiny_m
     assert a.result.drop_list == b.result.drop_list
     for k in ("kept_error_mm", "full_error_mm", "random_error_mm", "kept_failed_fraction"):
         assert a.triangulation[k] == pytest.approx(b.triangulation[k], rel=1e-5, abs=1e-3)
+
+
+# ---------------------------------------------------------------- rigs whose frame is partly undefined
+HANDS = np.array([30.0, -20.0, 900.0])
+FOCAL, PRINCPT = np.array([500.0, 500.0]), np.array([40.0, 60.0])
+
+
+def _cam(pos, target=HANDS, up=(0.0, 0.0, 1.0)) -> Camera:
+    pos = np.asarray(pos, float)
+    return Camera(R=look_at(pos, np.asarray(target, float), np.asarray(up, float)), campos_mm=pos,
+                  focal_px=FOCAL, princpt_px=PRINCPT)
+
+
+def test_one_camera_in_its_own_frame_measures_from_the_hands():
+    # campos 0, camrot the identity: the world is the camera's frame, the hands 1 m in front of it
+    cams = {"400002": Camera(R=np.eye(3), campos_mm=np.zeros(3), focal_px=FOCAL, princpt_px=PRINCPT)}
+    hands = np.array([10.0, 40.0, 1000.0])
+    with pytest.raises(HandflowError, match="meet at no single point"):
+        rig_center(cams)
+    np.testing.assert_array_equal(rig_center(cams, hands), hands)
+    az, el, dist = rig_angles(cams, hands)["400002"]
+    assert min(az, 360 - az) < 1e-9 and dist == pytest.approx(np.linalg.norm(hands))
+    # up is the image-up (camera -y); the camera sits 40 mm above the hands' level, seen from 1 m
+    assert el == pytest.approx(math.degrees(math.asin(40.0 / np.linalg.norm(hands))))
+
+
+def test_parallel_axes_fall_back_to_the_hands_and_two_cameras_meet():
+    bar = {c: _cam([900.0, y, 1000.0], target=[0.0, y, 1000.0]) for c, y in (("1", -100.0), ("2", 0.0), ("3", 100.0))}
+    np.testing.assert_array_equal(rig_center(bar, HANDS), HANDS)  # a camera bar aims at no one point
+    ang = rig_angles(bar, HANDS)
+    assert all(np.isfinite(ang[c]).all() for c in bar)
+    two = {"1": _cam([900.0, 0.0, 1200.0]), "2": _cam([0.0, 900.0, 1100.0])}
+    np.testing.assert_allclose(rig_center(two, np.zeros(3)), HANDS, atol=1e-6)  # the axes meet at the hands
+    assert min(ang["1"][0], 360.0 - ang["1"][0]) < 1e-9  # the first camera by id is azimuth 0
+
+
+def test_undefined_angles_are_nan_not_an_error():
+    a = _cam([900.0, 0.0, 1200.0])
+    flipped = Camera(R=np.diag([-1.0, -1.0, 1.0]) @ a.R, campos_mm=a.campos_mm, focal_px=FOCAL, princpt_px=PRINCPT)
+    ang = rig_angles({"1": a, "2": flipped}, HANDS)  # the image-ups cancel: no up axis
+    assert all(math.isnan(ang[c][0]) and math.isnan(ang[c][1]) for c in ang)
+    assert ang["1"][2] == pytest.approx(np.linalg.norm(a.campos_mm - HANDS))
+    at_hands = {"1": _cam([900.0, 0.0, 1200.0]), "2": _cam([0.0, 900.0, 1100.0]), "3": _cam(HANDS + [0, 0, 1e-9])}
+    at_hands["3"] = Camera(R=at_hands["1"].R, campos_mm=HANDS.copy(), focal_px=FOCAL, princpt_px=PRINCPT)
+    ang = rig_angles(at_hands, HANDS)
+    assert math.isnan(ang["3"][0]) and math.isnan(ang["3"][1]) and ang["3"][2] == 0.0
+    assert np.isfinite(ang["1"]).all() and np.isfinite(ang["2"]).all()

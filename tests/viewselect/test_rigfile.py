@@ -63,11 +63,11 @@ def test_bad_csv(tmp_path, body, needle):
 @pytest.mark.parametrize("doc, needle", [
     ([1, 2], "expected an object"),
     ({"x": 1}, "missing key campos"),
-    ({"campos": {"1": [0, 0, 0]}, "camrot": {}, "focal": {}, "princpt": {}}, "camera 1: missing camrot"),
+    ({"campos": {"1": [0, 0, 0]}, "camrot": {}, "focal": {}, "princpt": {}}, "camera 1 has no 'camrot' entry"),
     ({"campos": {"1": [0, 0]}, "camrot": {"1": np.eye(3).tolist()}, "focal": {"1": [1, 1]}, "princpt": {"1": [5, 5]}},
-     "camera 1, campos: expected 3 finite numbers"),
+     "campos 1: expected 3 values"),
     ({"campos": {"1": [0, 0, 0]}, "camrot": {"1": (2 * np.eye(3)).tolist()}, "focal": {"1": [1, 1]},
-      "princpt": {"1": [5, 5]}}, "camera 1, camrot: not a rotation"),
+      "princpt": {"1": [5, 5]}}, "camera 1: camera rotation is not a rotation matrix"),
 ])
 def test_bad_json(tmp_path, doc, needle):
     with pytest.raises(HandflowError, match=needle.replace("(", r"\(")):
