@@ -1,18 +1,18 @@
-"""How sure is each camera's place? Bootstrap intervals over sequences, frames and pose samples.
+"""How sure is each camera's place? Bootstrap intervals over sequences, frames and test-time crops.
 
 The engine keeps, per view (sequence × camera), the per-frame statistics the camera-level figures
-are means of: each frame's ambiguity (all N pose samples), the same ambiguity on G disjoint groups
-of N/G samples, and each frame's mode MPJPE (three alignments). From those, one bootstrap
+are means of: each frame's ambiguity (all N test-time crops, :mod:`viewselect.engine`), the same
+ambiguity on G disjoint groups of N/G crops, and each frame's mode MPJPE (three alignments). From those, one bootstrap
 resample — without running the model again — is drawn as:
 
 1. **sequences**: S sequences drawn with replacement (each sequence weighs equally, as in
    :func:`viewselect.rank_stats.camera_ranking`);
 2. **frames**: within each drawn sequence, its F frames drawn with replacement — the same frames
    for every camera (paired), so a hard frame is hard for all cameras at once;
-3. **pose samples**: for every (view, frame), its G sample groups drawn with replacement; the
+3. **crops**: for every (view, frame), its G crop groups drawn with replacement; the
    frame's ambiguity moves by the mean of the drawn groups' ambiguities minus the mean of all G.
-   The mean of G group estimates, each from N/G samples, varies about as much as one estimate from
-   N samples, so this shift has the sampling spread of the full-N ambiguity while staying centred
+   The mean of G group estimates, each from N/G crops, varies about as much as one estimate from
+   N crops, so this shift has the sampling spread of the full-N ambiguity while staying centred
    on it (a group of 10 samples underestimates a spread a little; only differences are used).
 
 In each resample a camera's ambiguity is the mean over the drawn sequences of its mean over the
@@ -165,7 +165,7 @@ class BootstrapResult:
 
 def bootstrap(stats: ViewStats, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
               level: float = DEFAULT_LEVEL) -> BootstrapResult:
-    """Resample sequences, frames and pose-sample groups (module docstring); deterministic for ``seed``."""
+    """Resample sequences, frames and crop groups (module docstring); deterministic for ``seed``."""
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
         raise HandflowError(f"bootstrap: n_resamples must be a positive integer, found {n_resamples!r}")
     if not (isinstance(level, float) and 0 < level < 1):

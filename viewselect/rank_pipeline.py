@@ -84,7 +84,7 @@ class RankOutcome:
             out["triangulation"] = self.triangulation
         if self.bootstrap is not None:
             out["bootstrap"] = {"n_resamples": self.bootstrap.n_resamples, "level": self.bootstrap.level,
-                                "seed": self.bootstrap.seed, "over": ["sequences", "frames", "pose-sample groups"]}
+                                "seed": self.bootstrap.seed, "over": ["sequences", "frames", "test-time crop groups"]}
         if self.recommendation is not None:
             rec = self.recommendation
             out["recommendation"] = {"rule": DEFAULT_RULE, "reason": rec.reason, "median_ambiguity_mm": rec.median_mm,

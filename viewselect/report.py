@@ -236,7 +236,8 @@ def report_content(outcome: RankOutcome, figures: dict[str, list[Figure]],
 
     sections = [
         Section("Camera dome", "Each dot is a camera, coloured by its ambiguity (mean per-joint spread of the "
-                "sampled 3D poses, mm). Red crosses mark the cameras the selection drops.", figures.get("dome", [])),
+                "3D hands HandFlowNet reconstructs from slightly re-framed crops of each image, each hand at its "
+                "wrist, mm). Red crosses mark the cameras the selection drops.", figures.get("dome", [])),
         Section("Ranking", "", figures.get("ranking", [])),
         Section("Regret", "Does the ambiguity order find the good views? Compare with the simple rankers.",
                 tables=[summary, per_seq]),
@@ -281,7 +282,8 @@ def report_content(outcome: RankOutcome, figures: dict[str, list[Figure]],
     sections.append(Section(
         "Sample overlays", "For the least and the most ambiguous camera of each sequence: sampled poses over "
         "the network's input crop, and the same samples in world coordinates from a fixed viewpoint. A "
-        "confident view keeps the samples together; an ambiguous one spreads them, mostly in depth.",
+        "confident view keeps the samples together; an ambiguous one spreads them, mostly in depth. (The samples "
+        "are the flow's; the two cameras are chosen by the ambiguity, the spread over re-framed crops.)",
         figures.get("overlays", [])))
     if res.drop_list and has_cons:
         cons = cams.set_index("camera")["drop_consensus"]
