@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 def _model():
     from handflow.model.registry import build_model, load_model
     from handflow.train import load_train_config
-    from viewselect.rank_pipeline import DEFAULT_MODEL
+    from viewselect.ranking.pipeline import DEFAULT_MODEL
 
     if DEFAULT_MODEL.is_file():
         return load_model(DEFAULT_MODEL, None)[0]

@@ -58,9 +58,9 @@ out["files_mib"] = sum(p.stat().st_size for p in root.glob("*.json")) / 2**20
 """
 
 _RANK = """
-import viewselect.engine as engine
-from viewselect.engine import RankConfig
-from viewselect.rank_pipeline import RankRequest, run_rank
+import viewselect.engine.scoring as engine
+from viewselect.engine.scoring import RankConfig
+from viewselect.ranking.pipeline import RankRequest, run_rank
 real = engine.evaluate_batch
 def first(*a, **k):
     r = real(*a, **k)

@@ -2,7 +2,7 @@
 
 Workload: the shipped default model (or ``configs/default.toml``'s architecture untrained when no
 model is shipped) on 16 views (96 images) of the default synthetic capture's test split when it is
-in the cache (the tiny capture otherwise). "rank" is ``viewselect.engine.evaluate_batch`` on decoded
+in the cache (the tiny capture otherwise). "rank" is ``viewselect.engine.scoring.evaluate_batch`` on decoded
 views: encoder once per image, 100 samples + the mode through the flow, lifting, spread statistics,
 mode MPJPE. The reference is the encoder forward alone on the same images (both on the inference
 path: ``torch.inference_mode``, BatchNorm folded, channels-last).
@@ -34,7 +34,7 @@ def _setup(n_views: int):
     from handflow.synth.mano import default_mano_dir
     from handflow.model.registry import build_model, load_model
     from handflow.train import load_train_config
-    from viewselect.rank_pipeline import DEFAULT_MODEL
+    from viewselect.ranking.pipeline import DEFAULT_MODEL
 
     hm = HandModel.from_dir(default_mano_dir())
     if DEFAULT_MODEL.is_file():
@@ -57,7 +57,7 @@ def run(n_views: int = 16, repeats: int = 3, samples: int = 100) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
     from handflow.model.pose_params import Y_DIM
-    from viewselect.engine import RankConfig, evaluate_batch, evaluate_views
+    from viewselect.engine.scoring import RankConfig, evaluate_batch, evaluate_views
 
     import os
 

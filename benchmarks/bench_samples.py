@@ -4,7 +4,7 @@ Two measurements, one run, the shipped model on the default synthetic capture (a
 140 cameras, 5,880 images):
 
 * **stability** — the engine (``evaluate_views``) with 25 / 50 / 100 / 200 / 400 samples per image;
-  Kendall's τ-b of each ranking against the 400-sample one (:mod:`viewselect.stability`), camera
+  Kendall's τ-b of each ranking against the 400-sample one (:mod:`viewselect.stats.stability`), camera
   level and per sequence, and the overlap of the 20 most ambiguous cameras. The same for the flow's
   inverse in bfloat16 (:func:`bf16_flow`; this CPU has AVX512-BF16) against float32 at 100 samples.
   Per-view results go to ``rank``'s own cache (keyed by the model digest and the sample count; the
@@ -77,7 +77,7 @@ def _setup():
     from handflow.hand.model import HandModel
     from handflow.synth.mano import default_mano_dir
     from handflow.model.registry import load_model, model_digest
-    from viewselect.rank_pipeline import DEFAULT_MODEL
+    from viewselect.ranking.pipeline import DEFAULT_MODEL
 
     model, _ = load_model(DEFAULT_MODEL, HandModel.from_dir(default_mano_dir()), torch.device("cpu"))
     root = ensure_default_data()
@@ -86,9 +86,9 @@ def _setup():
 
 
 def stability(model, key, ds, pairs) -> dict:
-    from viewselect.engine import RankConfig, evaluate_views, view_table
-    from viewselect.stability import smallest_stable, stability_table
-    from viewselect.viewcache import default_cache_root
+    from viewselect.engine.scoring import RankConfig, evaluate_views, view_table
+    from viewselect.stats.stability import smallest_stable, stability_table
+    from viewselect.engine.viewcache import default_cache_root
 
     tables = {}
     for n in COUNTS:
@@ -113,7 +113,7 @@ def stability(model, key, ds, pairs) -> dict:
 
 
 def speed(model, ds, pairs, n_views: int = 16, repeats: int = 3) -> dict:
-    from viewselect.engine import RankConfig, evaluate_batch
+    from viewselect.engine.scoring import RankConfig, evaluate_batch
 
     capture, seq = pairs[0]
     views = [ds.load_view(capture, seq, c) for c in ds.camera_ids(capture, seq)[:n_views]]

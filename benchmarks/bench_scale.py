@@ -1,6 +1,6 @@
 """Cost growth of ``rank``: wall time and peak memory vs. cameras, frames and samples per image.
 
-Workload: ``viewselect.engine.evaluate_views`` (what ``rank`` runs: loading overlapped in a thread,
+Workload: ``viewselect.engine.scoring.evaluate_views`` (what ``rank`` runs: loading overlapped in a thread,
 encoder, chunked sampling, statistics, per-view cache writes into a fresh temporary cache) with the
 shipped model on one sequence of the default synthetic capture (the tiny capture when the default
 one is not in the cache). Three sweeps from a base of 10 cameras x 6 frames x 100 samples:
@@ -70,7 +70,7 @@ def measure(fn) -> tuple[float, float]:
 def run(base_cams: int = 10, base_frames: int = 6, base_samples: int = 100) -> dict:
     os.environ["VIEWSELECT_PROGRESS"] = "0"
     from benchmarks.bench_rank import _setup
-    from viewselect.engine import RankConfig, evaluate_views
+    from viewselect.engine.scoring import RankConfig, evaluate_views
 
     model, ds, capture, seq, _, tmp = _setup(10_000)
     all_cams = ds.camera_ids(capture, seq)

@@ -588,7 +588,7 @@ def mano_dir():
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_catalogue(case: Case, tmp_path, tiny_data_root, tiny_model, tiny_train_config, mano_dir, capsys,
                    monkeypatch, record_property):
-    import viewselect.rank_pipeline as rank_mod
+    import viewselect.ranking.pipeline as rank_mod
 
     # a private rank cache: a cached view would (rightly) not look at its images again
     monkeypatch.setattr(rank_mod, "default_cache_root", lambda: tmp_path / "rank-cache")

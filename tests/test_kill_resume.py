@@ -131,7 +131,7 @@ def test_rank_killed_twice_resumes_to_the_uninterrupted_result(tmp_path, tiny_mo
 
     # 3. run to the end: only the unfinished views are computed, the finished ones are read back untouched,
     # and the table is the uninterrupted run's
-    import viewselect.engine as engine
+    import viewselect.engine.scoring as engine
 
     computed = []
     real = engine.evaluate_batch

@@ -118,7 +118,7 @@ def test_shipped_model_still_loads():
     from handflow.hand.model import HandModel
     from handflow.synth.mano import default_mano_dir
     from handflow.model.registry import load_model
-    from viewselect.rank_pipeline import DEFAULT_MODEL
+    from viewselect.ranking.pipeline import DEFAULT_MODEL
 
     assert DEFAULT_MODEL.is_file(), f"the shipped model {DEFAULT_MODEL} is missing"
     model, _ = load_model(DEFAULT_MODEL, HandModel.from_dir(default_mano_dir()))

@@ -49,7 +49,7 @@ class ViewRecord:
     hands_center_mm: list[float]
     visible: list[list[int]]
     # per frame (aligned with `frames`; None where not finite), what the bootstrap resamples
-    # (viewselect.bootstrap) and the reliability figure bins (viewselect.calibration): the frame's
+    # (viewselect.stats.bootstrap) and the reliability figure bins (viewselect.stats.calibration): the frame's
     # ambiguity (also after each alignment), the same on each of G disjoint pose-sample groups
     # (G, streaming.group_bounds, over the test-time crops), and the mode's MPJPE per alignment, all mm
     frame_ambiguity_mm: list[float | None]

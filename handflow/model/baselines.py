@@ -33,7 +33,7 @@ names of those parts match HandFlowNet's.
 * ``lift``, ``predict`` (same keys as ``HandFlowNet.predict``), ``data_init`` (a no-op: the heads'
   last layers start near zero, i.e. at the constant predictor ``y_mean``), ``kind``, ``cfg``. There is
   deliberately no ``predict_joints`` (``handflow.model.protocol.SamplesInChunks``): ``rank``'s chunked
-  path takes ``z = 0`` as the mode, which is wrong for MC-dropout, so ``viewselect.engine`` uses
+  path takes ``z = 0`` as the mode, which is wrong for MC-dropout, so ``viewselect.engine.scoring`` uses
   ``predict`` for these models.
 * ``loss(ctx, targets, cfg) -> (total, parts)``, used by ``handflow.train`` in place of
   ``handflow_loss``: the same geometric terms (``handflow.model.objective.pose_terms``: ``L_y`` on the mode row,

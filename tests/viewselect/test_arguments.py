@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-import viewselect.rank_pipeline as rank_module
+import viewselect.ranking.pipeline as rank_module
 from handflow.errors import HandflowError
-from viewselect.engine import RankConfig
-from viewselect.rank_pipeline import RankRequest, run_rank
+from viewselect.engine.scoring import RankConfig
+from viewselect.ranking.pipeline import RankRequest, run_rank
 
 
 def run(*args, cwd=None):
@@ -62,7 +62,7 @@ def test_cli_one_line_error_exit_2(tmp_path, tiny_data_root, tiny_model, args, n
 
 
 def test_report_defaults_to_the_results_folder(tmp_path, tiny_data_root, tiny_model):
-    from viewselect.report import DEFAULT_OUT
+    from viewselect.outputs.report import DEFAULT_OUT
 
     assert all(p.parts[0] == "viewselect-results" for p in DEFAULT_OUT.values())
     r = run("report", "--data-root", tiny_data_root, "--model", tiny_model, "--sequence", "Capture0",

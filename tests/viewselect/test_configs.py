@@ -9,13 +9,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_configs_are_reached_through_the_package(tmp_path, monkeypatch):
-    from viewselect.cli import _config_path, configs_dir
+    from viewselect.cli.app import config_path, configs_dir
 
     monkeypatch.chdir(tmp_path)  # not the repository
     assert configs_dir().resolve() == (REPO / "configs").resolve()
     for name in ("default", "paper", "multihands", "synth/tiny", "eval/handflow"):
-        assert _config_path(name).is_file(), name
-    assert _config_path("default").read_bytes() == (REPO / "configs" / "default.toml").read_bytes()
+        assert config_path(name).is_file(), name
+    assert config_path("default").read_bytes() == (REPO / "configs" / "default.toml").read_bytes()
 
 
 def test_every_config_is_package_data():

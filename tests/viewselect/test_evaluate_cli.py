@@ -12,7 +12,7 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from viewselect.cli import app
-from viewselect.evaluation import parse_models
+from viewselect.multihands.evaluation import parse_models
 
 
 def test_parse_models_names():

@@ -94,15 +94,15 @@ def _stats(a) -> dict:
 
 def outputs(data_root: Path, model_path: Path) -> dict:
     """The key outputs of the tiny run, in the layout of ``data/rank_golden.json``."""
-    from viewselect.engine import RankConfig
-    from viewselect.rank_pipeline import RankRequest, run_rank
+    from viewselect.engine.scoring import RankConfig
+    from viewselect.ranking.pipeline import RankRequest, run_rank
 
     out = run_rank(RankRequest(sequence="Capture0-1", data_root=str(data_root), model=str(model_path),
                                keep=3, engine=RankConfig(samples=8, frames=2), overlay_samples=6,
                                error_vs_cameras=True))
     as_json = lambda df: json.loads(df.to_json(orient="records"))  # noqa: E731
     # the stored triangulation curve (least ambiguous / coverage rule / full rig at K = 2, 4, ...) is
-    # part of the richer error-vs-cameras table now (viewselect.subsets); its random draws are new
+    # part of the richer error-vs-cameras table now (viewselect.rig.subsets); its random draws are new
     err = out.error_vs_cameras.set_index(["strategy", "n_cameras"])["triangulation_error_mm"]
     n_cams = int(out.error_vs_cameras["n_cameras"].max())
     curve = [{"n_kept": k, "ambiguity_mm": float(err[("ambiguity", k)]), "coverage_mm": float(err[("coverage", k)]),

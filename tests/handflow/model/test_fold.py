@@ -143,7 +143,7 @@ def test_training_mode_and_autograd_use_the_plain_path(net):
 
 def test_shipped_model_gives_the_same_numbers_on_the_inference_path():
     from handflow.model.registry import load_model
-    from viewselect.rank_pipeline import DEFAULT_MODEL
+    from viewselect.ranking.pipeline import DEFAULT_MODEL
 
     if not DEFAULT_MODEL.is_file():
         pytest.skip("no shipped model")

@@ -1,0 +1,3 @@
+from viewselect.cli import main
+
+main()

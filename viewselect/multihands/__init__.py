@@ -1,0 +1,1 @@
+"""The MultiHands commands' content: ``evaluate`` tables and the ``multihands-report``."""

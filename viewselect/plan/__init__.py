@@ -1,0 +1,1 @@
+"""``viewselect plan``: a proposed rig read from its file, rendered, ranked and summarised."""

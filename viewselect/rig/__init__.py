@@ -1,0 +1,1 @@
+"""What a set of kept cameras costs: the coverage keep rule, multi-view triangulation, error against the number of cameras."""
