@@ -13,8 +13,9 @@ camera, and moved to world coordinates with the camera's extrinsics. Per view we
   mode's MPJPE: what :mod:`viewselect.bootstrap` resamples without running the model again.
 
 Each view becomes a :class:`~viewselect.records.ViewRecord`, cached per view
-(:mod:`viewselect.viewcache`); the noise is drawn per view (:mod:`viewselect.noise`), so results
-do not depend on batching, order, or how cameras are sharded over processes; the spread is
+(:mod:`viewselect.viewcache`); the base noise is a pure function of each image's key
+(:mod:`viewselect.noise`), so
+results do not depend on batching, order, or how cameras are sharded over processes; the spread is
 accumulated over sample chunks (:mod:`viewselect.streaming`) and images are loaded one batch
 ahead (:mod:`viewselect.prefetch`).
 """
@@ -39,7 +40,7 @@ from handflow.metrics import mpjpe, sample_std
 from handflow.model.pose_params import Y_DIM, joints_to_world
 from handflow.model.protocol import PoseModel, SamplesInChunks
 from handflow.progress import make_progress
-from viewselect.noise import ViewNoise, chunks
+from viewselect.noise import ViewNoise, check_scheme, chunks
 from viewselect.prefetch import Prefetch
 from viewselect.records import SkippedView, ViewRecord, hands_center
 from viewselect.streaming import GroupedSpread, group_bounds
@@ -50,6 +51,7 @@ from viewselect.viewcache import ViewCache, cache_key, images_stamp
 @dataclass(frozen=True)
 class RankConfig:
     samples: int = 100  # poses sampled per image
+    sampling: str = "independent-normal"  # base noise, viewselect.noise.SCHEMES
     frames: int | None = None  # --frames: N evenly spaced per sequence (handflow.data.selection.pick_frames); None = all
     batch_images: int = 96  # images per model call (frames of several cameras together)
     seed: int = 0
@@ -64,6 +66,7 @@ class RankConfig:
             raise HandflowError(f"--frames must be at least 1, found {self.frames}")
         if self.chunk_rows < 1:
             raise HandflowError(f"chunk_rows must be at least 1, found {self.chunk_rows}")
+        check_scheme(self.sampling)
 
 
 @torch.inference_mode()
@@ -78,22 +81,16 @@ def evaluate_batch(model: PoseModel, views: list[dict], cfg: RankConfig) -> list
     images = torch.cat([v["image"] for v in views])
     device = next(model.parameters()).device
     K = torch.cat([v["K_crop"] for v in views]).to(device)
-    noise = ViewNoise(views, cfg.samples, cfg.seed)
+    noise = ViewNoise(views, cfg.samples, cfg.seed, cfg.sampling)
     B, N = images.shape[0], cfg.samples
-    bounds = group_bounds(N)  # disjoint pose-sample groups, resampled by the bootstrap
     if isinstance(model, SamplesInChunks):
         ctx = model.encode(images.to(device))
         mode_cam = model.predict_joints(ctx, K, ctx.new_zeros(B, 1, Y_DIM))[:, 0]  # f_v(0), (B,42,3) mm
-        groups = GroupedSpread(B, bounds, device)
-        for i0, i1, s0, s1 in chunks(B, N, cfg.chunk_rows):
-            z = noise.take(i0, i1, s0, s1).to(device)
-            joints = model.predict_joints(ctx[i0:i1], K[i0:i1], z)
-            groups.add(i0, i1, s0, joints)
-        std, group_std = groups.total_std(), groups.std()  # (B,), (B, G)
+        std, group_std = sample_spread(model, ctx, K, noise, cfg)
     else:  # a model without the chunked interface: all samples in one call
         out = model.predict(images.to(device), K, n_samples=N, z=noise.take(0, B, 0, N).to(device))
         mode_cam, std = out["mode_joints"], sample_std(out["samples_joints"])
-        group_std = torch.stack([sample_std(out["samples_joints"][:, a:b]) for a, b in bounds], dim=-1)
+        group_std = torch.stack([sample_std(out["samples_joints"][:, a:b]) for a, b in group_bounds(N)], dim=-1)
     R = torch.cat([v["R"] for v in views]).to(device)
     campos = torch.cat([v["campos_mm"] for v in views]).to(device)
     mode_w = joints_to_world(mode_cam, R, campos)  # (B,42,3) mm
@@ -122,6 +119,22 @@ def evaluate_batch(model: PoseModel, views: list[dict], cfg: RankConfig) -> list
             skipped_images=list(v.get("skipped", [])),
         ))
     return records
+
+
+def sample_spread(model: SamplesInChunks, ctx: torch.Tensor, K: torch.Tensor, noise: ViewNoise,
+                  cfg: RankConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image spread of ``cfg.samples`` poses ``f_v(z)``, ``z`` from ``noise``: ``(B,)`` mm over all samples
+    and ``(B, G)`` mm per disjoint sample group (:func:`viewselect.streaming.group_bounds`).
+
+    ``ctx (B, C)`` encoder features, ``K (B, 3, 3)`` crop intrinsics px. The flow runs in chunks of at most
+    ``cfg.chunk_rows`` image x sample rows, each lifted to joints and folded into the statistics at once.
+    """
+    B, N = ctx.shape[0], cfg.samples
+    groups = GroupedSpread(B, group_bounds(N), ctx.device)
+    for i0, i1, s0, s1 in chunks(B, N, cfg.chunk_rows):
+        z = noise.take(i0, i1, s0, s1).to(ctx.device)
+        groups.add(i0, i1, s0, model.predict_joints(ctx[i0:i1], K[i0:i1], z))
+    return groups.total_std(), groups.std()
 
 
 def _center(joints: torch.Tensor, valid: torch.Tensor) -> list[float]:
@@ -257,4 +270,4 @@ def triangulation_scenes(records: list[ViewRecord], dataset: InterHandDataset) -
     return scenes
 
 
-__all__ = ["RankConfig", "evaluate_views", "evaluate_batch", "view_table", "triangulation_scenes"]
+__all__ = ["RankConfig", "evaluate_views", "evaluate_batch", "sample_spread", "view_table", "triangulation_scenes"]
