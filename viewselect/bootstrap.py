@@ -14,6 +14,10 @@ resample — without running the model again — is drawn as:
    The mean of G group estimates, each from N/G samples, varies about as much as one estimate from
    N samples, so this shift has the sampling spread of the full-N ambiguity while staying centred
    on it (a group of 10 samples underestimates a spread a little; only differences are used).
+   With common base noise (``paired_groups``: the engine's ``common-*`` sampling, every camera of a
+   frame drawing the same z) group g holds the same draws for every camera, so the same groups are
+   drawn for every camera of a frame — paired, as the frames are; drawn apart, they would add
+   Monte-Carlo noise between cameras that the run does not have.
 
 In each resample a camera's ambiguity is the mean over the drawn sequences of its mean over the
 drawn frames; its regret the same mean of ``MPJPE − the best camera's MPJPE in that sequence``
@@ -164,8 +168,9 @@ class BootstrapResult:
 
 
 def bootstrap(stats: ViewStats, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
-              level: float = DEFAULT_LEVEL) -> BootstrapResult:
-    """Resample sequences, frames and pose-sample groups (module docstring); deterministic for ``seed``."""
+              level: float = DEFAULT_LEVEL, paired_groups: bool = False) -> BootstrapResult:
+    """Resample sequences, frames and pose-sample groups (module docstring); deterministic for ``seed``.
+    ``paired_groups``: the same sample groups for every camera of a frame (common base noise)."""
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
         raise HandflowError(f"bootstrap: n_resamples must be a positive integer, found {n_resamples!r}")
     if not (isinstance(level, float) and 0 < level < 1):
@@ -191,7 +196,8 @@ def bootstrap(stats: ViewStats, n_resamples: int = DEFAULT_RESAMPLES, seed: int 
         amb = take(stats.ambiguity_mm)
         if G > 1:
             g_frames = np.take_along_axis(grp[s_idx], fi[:, None, :, None], axis=2)  # (S, C, F, G)
-            g = np.take_along_axis(g_frames, rng.integers(0, G, size=(S, C, F, G)), axis=3)
+            picks = rng.integers(0, G, size=(S, 1 if paired_groups else C, F, G))
+            g = np.take_along_axis(g_frames, np.broadcast_to(picks, g_frames.shape), axis=3)
             with _quiet():
                 amb = amb + (np.nanmean(g, axis=3) - take(grp_mean))
         with _quiet():

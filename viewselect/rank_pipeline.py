@@ -14,6 +14,7 @@ from handflow.errors import HandflowError
 from handflow.provenance import provenance
 from viewselect.bootstrap import DEFAULT_RESAMPLES, BootstrapResult, bootstrap, interval_columns, stats_from_records
 from viewselect.engine import RankConfig, evaluate_views, triangulation_scenes, view_table
+from viewselect.noise import check_scheme
 from viewselect.rank_stats import ALIGNMENTS, RankResult, random_order_curve, rank_views, regret_vs_dropped
 from viewselect.recommend import DEFAULT_RULE, Recommendation, Verdict, coverage_matrix, recommend_drop, verdict
 from viewselect.records import SequenceOverlay, SkippedView, ViewRecord
@@ -230,7 +231,8 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
     if req.strategy == "coverage":
         result = _coverage(result, req.keep, ds, pairs)
     stats = stats_from_records(records)
-    boot = bootstrap(stats, req.bootstrap_resamples, seed=req.engine.seed)
+    boot = bootstrap(stats, req.bootstrap_resamples, seed=req.engine.seed,
+                     paired_groups=check_scheme(req.engine.sampling)[0])  # common noise: groups paired across cameras
     selected = req.drop is not None or req.keep is not None or req.max_ambiguity_mm is not None
     recommendation = None
     if not selected:  # the default: recommend a drop list by the documented rule
