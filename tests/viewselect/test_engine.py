@@ -30,13 +30,14 @@ SEQ = "0002_interlock_fingers"
 SAMPLES, SEED = 6, 3
 
 
-def _view_noise(seed: int, capture: int, seq: str, cam: str, frames: list[int], samples: int) -> torch.Tensor:
-    """The base noise of one view as the engine documents it (``independent-normal``): per image,
+def _view_noise(seed: int, capture: int, seq: str, frames: list[int], samples: int) -> torch.Tensor:
+    """The base noise of one view as the engine documents it for the default ``common-normal``: per image,
     ``standard_normal((samples, 218))`` float32 from ``numpy.random.default_rng`` seeded by
-    sha256("seed|capture|sequence|camera|frame") (first 8 bytes, little endian, 63 bits)."""
+    sha256("seed|capture|sequence|*|frame") (first 8 bytes, little endian, 63 bits): the same for every
+    camera of a frame."""
     out = []
     for f in frames:
-        blob = f"{seed}|{capture}|{seq}|{cam}|{f}".encode()
+        blob = f"{seed}|{capture}|{seq}|*|{f}".encode()
         rng = np.random.default_rng(int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") & ((1 << 63) - 1))
         out.append(torch.from_numpy(rng.standard_normal((samples, 218), dtype=np.float32)))
     return torch.stack(out)
@@ -58,7 +59,7 @@ def expected(tiny_data_root, tiny_model):
     out = {}
     for cam in ds.camera_ids(0, SEQ):
         view = ds.load_view(0, SEQ, cam)
-        z = _view_noise(SEED, 0, SEQ, cam, [int(f) for f in view["frame"]], SAMPLES)
+        z = _view_noise(SEED, 0, SEQ, [int(f) for f in view["frame"]], SAMPLES)
         with torch.no_grad():
             pred = model.predict(view["image"], view["K_crop"], n_samples=SAMPLES, z=z)
         mode_w = _to_world(pred["mode_joints"], rig["camrot"][cam], rig["campos"][cam])
@@ -79,7 +80,7 @@ def expected(tiny_data_root, tiny_model):
 
 def test_rank_numbers_equal_metrics_on_the_model_output(tiny_data_root, tiny_model, expected):
     res = run_rank(RankRequest(sequence=f"Capture0/{SEQ}", data_root=str(tiny_data_root), model=str(tiny_model),
-                               engine=RankConfig(samples=SAMPLES, seed=SEED, sampling="independent-normal"))).result
+                               engine=RankConfig(samples=SAMPLES, seed=SEED))).result
     rows = res.sequences.set_index("camera")
     assert sorted(rows.index) == sorted(expected) and len(expected) == 8
     # the views differ (a check that compares a constant with itself would pass on any of these)
