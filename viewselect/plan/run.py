@@ -43,7 +43,7 @@ class PlanRequest:
     compare: str | None = None
     model: str | None = None
     frames: int = 6  # rendered frames per test sequence (6: as the embedded capture)
-    samples: int = 100
+    samples: int = 50  # as viewselect.engine.scoring.RankConfig
     seed: int = 0
     device: str | None = None
     image_hw: tuple[int, int] | None = None  # overrides every camera's image size (H, W) px

@@ -244,7 +244,8 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
     if req.strategy == "coverage":
         result = _coverage(result, req.keep, ds, pairs)
     stats = stats_from_records(records)
-    boot = bootstrap(stats, req.bootstrap_resamples, seed=req.engine.seed)
+    # crop group g holds the same re-crops for every camera of a frame: drawn paired, as the frames are
+    boot = bootstrap(stats, req.bootstrap_resamples, seed=req.engine.seed, paired_groups=True)
     selected = req.drop is not None or req.keep is not None or req.max_ambiguity_mm is not None
     recommendation = None
     if not selected:  # the default: recommend a drop list by the documented rule

@@ -13,7 +13,10 @@ resample — without running the model again — is drawn as:
    frame's ambiguity moves by the mean of the drawn groups' ambiguities minus the mean of all G.
    The mean of G group estimates, each from N/G crops, varies about as much as one estimate from
    N crops, so this shift has the sampling spread of the full-N ambiguity while staying centred
-   on it (a group of 10 samples underestimates a spread a little; only differences are used).
+   on it (a group of 2 crops underestimates a spread; only differences are used).
+   Group g holds the same re-crops for every camera (``paired_groups``, as ``rank`` calls it), so the
+   same groups are drawn for every camera of a frame — paired, as the frames are; drawn apart, they
+   would add noise between cameras that the run does not have.
 
 In each resample a camera's ambiguity is the mean over the drawn sequences of its mean over the
 drawn frames; its regret the same mean of ``MPJPE − the best camera's MPJPE in that sequence``
@@ -164,8 +167,10 @@ class BootstrapResult:
 
 
 def bootstrap(stats: ViewStats, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
-              level: float = DEFAULT_LEVEL) -> BootstrapResult:
-    """Resample sequences, frames and crop groups (module docstring); deterministic for ``seed``."""
+              level: float = DEFAULT_LEVEL, paired_groups: bool = False) -> BootstrapResult:
+    """Resample sequences, frames and crop groups (module docstring); deterministic for ``seed``.
+    ``paired_groups``: the same groups for every camera of a frame (groups that hold the same crops or the
+    same base draws for every camera, as the engine's do)."""
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
         raise HandflowError(f"bootstrap: n_resamples must be a positive integer, found {n_resamples!r}")
     if not (isinstance(level, float) and 0 < level < 1):
@@ -191,7 +196,8 @@ def bootstrap(stats: ViewStats, n_resamples: int = DEFAULT_RESAMPLES, seed: int 
         amb = take(stats.ambiguity_mm)
         if G > 1:
             g_frames = np.take_along_axis(grp[s_idx], fi[:, None, :, None], axis=2)  # (S, C, F, G)
-            g = np.take_along_axis(g_frames, rng.integers(0, G, size=(S, C, F, G)), axis=3)
+            picks = rng.integers(0, G, size=(S, 1 if paired_groups else C, F, G))
+            g = np.take_along_axis(g_frames, np.broadcast_to(picks, g_frames.shape), axis=3)
             with _quiet():
                 amb = amb + (np.nanmean(g, axis=3) - take(grp_mean))
         with _quiet():

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -31,12 +32,17 @@ SEQ = "0002_interlock_fingers"
 SAMPLES, SEED = 6, 3
 
 
-def _view_noise(seed: int, capture: int, seq: str, cam: str, frames: int, samples: int) -> torch.Tensor:
-    """The sampling noise of one view as the engine documents it: ``randn(frames, samples, 218)`` from a
-    generator seeded by sha256("seed|capture|sequence|camera") (first 8 bytes, little endian, 63 bits)."""
-    blob = f"{seed}|{capture}|{seq}|{cam}".encode()
-    g = torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") & ((1 << 63) - 1))
-    return torch.randn(frames, samples, 218, generator=g)
+def _view_noise(seed: int, capture: int, seq: str, frames: list[int], samples: int) -> torch.Tensor:
+    """The base noise of one view as the engine documents it for the default ``common-normal``: per image,
+    ``standard_normal((samples, 218))`` float32 from ``numpy.random.default_rng`` seeded by
+    sha256("seed|capture|sequence|*|frame") (first 8 bytes, little endian, 63 bits): the same for every
+    camera of a frame."""
+    out = []
+    for f in frames:
+        blob = f"{seed}|{capture}|{seq}|*|{f}".encode()
+        rng = np.random.default_rng(int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") & ((1 << 63) - 1))
+        out.append(torch.from_numpy(rng.standard_normal((samples, 218), dtype=np.float32)))
+    return torch.stack(out)
 
 
 def _to_world(joints_cam: torch.Tensor, camrot, campos) -> torch.Tensor:
@@ -55,7 +61,7 @@ def expected(tiny_data_root, tiny_model):
     out = {}
     for cam in ds.camera_ids(0, SEQ):
         view = ds.load_view(0, SEQ, cam)
-        z = _view_noise(SEED, 0, SEQ, cam, len(view["frame"]), SAMPLES)
+        z = _view_noise(SEED, 0, SEQ, [int(f) for f in view["frame"]], SAMPLES)
         with torch.no_grad():
             pred = model.predict(view["image"], view["K_crop"], n_samples=SAMPLES, z=z)
             modes = torch.stack([model.predict(*recrop(view["image"], view["K_crop"], j), n_samples=2)["mode_joints"]

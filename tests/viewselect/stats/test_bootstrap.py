@@ -60,6 +60,17 @@ def test_sample_groups_spread_the_ambiguity_around_the_point():
     np.testing.assert_allclose(counts / 4000, [0.25, 0.5, 0.25], atol=0.03)
 
 
+def test_sample_groups_are_paired_across_cameras_with_common_noise():
+    # camera 1's groups are camera 0's plus 1 mm (common noise: group g holds the same draws for both):
+    # paired, the difference stays 1 mm in every resample; drawn apart, it spreads
+    amb = np.array([[[10.0, 10.0], [11.0, 11.0]]])
+    groups = np.array([[[[8.0, 12.0, 9.0]] * 2, [[9.0, 13.0, 10.0]] * 2]])  # (1, 2, 2, 3)
+    paired = bootstrap(make_stats(amb, groups=groups), n_resamples=300, paired_groups=True)
+    np.testing.assert_allclose(paired.ambiguity_mm[:, 1] - paired.ambiguity_mm[:, 0], 1.0)
+    apart = bootstrap(make_stats(amb, groups=groups), n_resamples=300)
+    assert np.std(apart.ambiguity_mm[:, 1] - apart.ambiguity_mm[:, 0]) > 0.5
+
+
 def test_deterministic_for_a_seed():
     rng = np.random.default_rng(0)
     st = make_stats(rng.uniform(1, 20, (4, 5, 3)), groups=rng.uniform(1, 20, (4, 5, 3, 3)))
