@@ -250,7 +250,7 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
     recommendation = None
     if not selected:  # the default: recommend a drop list by the documented rule
         point = result.cameras.set_index("camera")["ambiguity_mm"].reindex(boot.cameras).to_numpy(float)
-        recommendation = recommend_drop(boot.cameras, point, boot.ambiguity_interval()[0], coverage_matrix(stats),
+        recommendation = recommend_drop(boot.cameras, point, boot.excess_interval()[0], coverage_matrix(stats),
                                         level=boot.level)
         result = _with_drop_list(result, recommendation.drop_list)
     result = _with_intervals(result, boot)

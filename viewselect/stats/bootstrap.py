@@ -144,6 +144,13 @@ class BootstrapResult:
     def ambiguity_interval(self) -> tuple[np.ndarray, np.ndarray]:
         return self.interval(self.ambiguity_mm)
 
+    def excess_interval(self) -> tuple[np.ndarray, np.ndarray]:
+        """Interval of each camera's ambiguity minus the rig's median camera ambiguity, both from the same
+        resample (mm, (C,) each): what the default drop rule tests (viewselect.stats.recommend)."""
+        with _quiet():
+            median = np.nanmedian(self.ambiguity_mm, axis=1, keepdims=True)
+        return self.interval(self.ambiguity_mm - median)
+
     def regret_interval(self, alignment: str = "global") -> tuple[np.ndarray, np.ndarray]:
         return self.interval(self.regret_mm[ALIGNMENTS.index(alignment)])
 

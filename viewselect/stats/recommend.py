@@ -2,9 +2,12 @@
 
 Rule (``rank`` without ``--drop`` / ``--keep`` / ``--max-ambiguity``):
 
-1. **Candidates**: cameras whose bootstrap ambiguity interval (:mod:`viewselect.stats.bootstrap`, 95 %)
-   lies wholly above the rig's median camera ambiguity — cameras that are more ambiguous than the
-   typical camera however the sequences, frames and pose samples are redrawn.
+1. **Candidates**: cameras whose bootstrap interval (:mod:`viewselect.stats.bootstrap`, 95 %) of
+   ambiguity minus the rig's median camera ambiguity — both from the same resample — lies wholly above
+   zero: cameras that are more ambiguous than the typical camera however the sequences, frames and
+   crop groups are redrawn. The median is taken inside each resample because a resample moves every
+   camera's ambiguity together (the same frames, the same crop groups for all cameras); set against a
+   fixed median, that shared movement would widen every interval and hide which cameras stand out.
 2. **Coverage cap**: candidates are dropped most ambiguous first, and a candidate is held back when
    dropping it would leave some joint-frame seen by fewer than ``min(3, cameras that see it in the
    full rig)`` kept cameras — so the kept rig still sees every joint from at least 3 cameras
@@ -26,8 +29,8 @@ import numpy as np
 from viewselect.stats.bootstrap import BootstrapResult, ViewStats, describe_level
 
 MIN_VIEWS = 3
-DEFAULT_RULE = ("drop the cameras whose 95 % bootstrap ambiguity interval lies wholly above the rig's median "
-                "camera ambiguity, most ambiguous first, unless that leaves a joint-frame seen by fewer than "
+DEFAULT_RULE = ("drop the cameras whose ambiguity lies above the rig's median camera ambiguity in the whole 95 % "
+                "bootstrap interval (the median re-taken in each resample), most ambiguous first, unless that leaves a joint-frame seen by fewer than "
                 "min(3, cameras seeing it in the full rig) kept cameras")
 
 
@@ -52,13 +55,15 @@ def coverage_matrix(stats: ViewStats) -> np.ndarray:
     return vis.reshape(C, -1)
 
 
-def recommend_drop(cameras: list, point_mm: np.ndarray, ci_low_mm: np.ndarray, seen: np.ndarray,
+def recommend_drop(cameras: list, point_mm: np.ndarray, excess_low_mm: np.ndarray, seen: np.ndarray,
                    level: float = 0.95, min_views: int = MIN_VIEWS) -> Recommendation:
-    """The default drop list (module docstring). ``point_mm``, ``ci_low_mm`` (C,) camera ambiguity
-    and the low end of its interval; ``seen (C, P)`` from :func:`coverage_matrix`."""
+    """The default drop list (module docstring). ``point_mm`` (C,) camera ambiguity; ``excess_low_mm``
+    (C,) the low end of the interval of its excess over the rig's median
+    (:meth:`~viewselect.stats.bootstrap.BootstrapResult.excess_interval`); ``seen (C, P)`` from
+    :func:`coverage_matrix`."""
     point = np.asarray(point_mm, float)
     median = float(np.nanmedian(point))
-    above = np.asarray(ci_low_mm, float) > median
+    above = np.asarray(excess_low_mm, float) > 0
     # most ambiguous first; ties by the higher camera id first, as the ranking's selection drops them
     order = sorted(np.flatnonzero(above), key=lambda i: (point[i], str(cameras[i])), reverse=True)
     count = seen.sum(0).astype(np.int64)
@@ -72,11 +77,11 @@ def recommend_drop(cameras: list, point_mm: np.ndarray, ci_low_mm: np.ndarray, s
             held.append(cameras[i])
     pct = describe_level(level)
     if not order:
-        reason = (f"no camera dropped: no camera's {pct} ambiguity interval lies wholly above the rig's median "
-                  f"({median:.1f} mm)")
+        reason = (f"no camera dropped: no camera's ambiguity lies above the rig's median ({median:.1f} mm) in "
+                  f"its whole {pct} interval")
     else:
-        reason = (f"dropping {len(dropped)} of {len(cameras)} cameras: their {pct} ambiguity interval lies wholly "
-                  f"above the rig's median ({median:.1f} mm)")
+        reason = (f"dropping {len(dropped)} of {len(cameras)} cameras: their ambiguity lies above the rig's "
+                  f"median ({median:.1f} mm) in the whole {pct} interval")
         if held:
             reason += (f"; {len(held)} more such camera(s) kept so every joint stays seen by ≥ {min_views} cameras "
                        "wherever the full rig sees it")

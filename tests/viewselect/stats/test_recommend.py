@@ -11,7 +11,8 @@ from tests.viewselect.stats.test_bootstrap import make_stats
 
 CAMS = ["c0", "c1", "c2", "c3", "c4", "c5"]
 POINT = np.array([1.0, 2.0, 3.0, 4.0, 10.0, 11.0])
-LOW = np.array([0.5, 1.5, 2.5, 3.5, 9.0, 10.5])  # median 3.5: c3's interval touches it, c4 and c5 lie above
+# low ends of the cameras' excess over the rig's median: c3's interval touches zero, c4 and c5 lie above
+LOW = np.array([0.5, 1.5, 2.5, 3.5, 9.0, 10.5]) - 3.5
 
 
 def test_interval_wholly_above_the_median_is_dropped():
@@ -40,7 +41,7 @@ def test_joint_seen_by_fewer_than_three_in_the_full_rig_does_not_block():
 
 
 def test_nothing_to_drop():
-    rec = recommend_drop(CAMS, POINT, np.zeros(6), np.ones((6, 2), bool))
+    rec = recommend_drop(CAMS, POINT, np.full(6, -0.1), np.ones((6, 2), bool))
     assert rec.drop_list == [] and rec.reason.startswith("no camera dropped")
 
 
@@ -63,3 +64,17 @@ def test_verdict_states_the_figures():
     v2 = verdict(flipped, {}, gain_point_mm=4.0)
     assert not v2.beat_random and "did not beat random" in v2.text and v2.text.startswith("Keep all 3")
     assert np.isnan(v2.min_consensus)
+
+
+def test_excess_interval_takes_the_median_inside_each_resample():
+    from viewselect.stats.bootstrap import BootstrapResult
+
+    # three resamples that move every camera together by -5, 0, +5 mm: c2 always lies 1 mm above the median
+    base = np.array([1.0, 2.0, 3.0])
+    amb = np.stack([base - 5, base, base + 5])
+    res = BootstrapResult(["c0", "c1", "c2"], amb, np.zeros((3, 3, 3)), np.zeros((3, 3)), level=0.95, seed=0)
+    low, high = res.excess_interval()
+    assert low.tolist() == pytest.approx([-1.0, 0.0, 1.0]) and high.tolist() == pytest.approx([-1.0, 0.0, 1.0])
+    # against a fixed median the shared shift would hide it: c2's plain interval reaches below the median 2
+    assert res.ambiguity_interval()[0][2] < 2.0
+    assert recommend_drop(res.cameras, base, low, np.ones((3, 2), bool)).candidates == ["c2"]
