@@ -21,9 +21,11 @@ def test_joint_coverage_counts_cameras_per_joint_frame():
     from viewselect.records import ViewRecord
 
     per_frame = [1.0, 1.0]
-    recs = [ViewRecord(capture=0, seq="s", camera=c, frames=[1, 2], ambiguity_mm=1.0, mpjpe_global_mm=1.0,
+    recs = [ViewRecord(capture=0, seq="s", camera=c, frames=[1, 2], ambiguity_mm=1.0, ambiguity_global_mm=1.0,
+                       ambiguity_rrr_mm=1.0, flow_spread_mm=1.0, mpjpe_global_mm=1.0,
                        mpjpe_rrr_mm=1.0, mpjpe_rr_mm=1.0, visible_fraction=1.0, hands_center_mm=[0.0] * 3,
-                       visible=v.tolist(), frame_ambiguity_mm=per_frame, frame_group_ambiguity_mm=[[1.0]] * 2,
+                       visible=v.tolist(), frame_ambiguity_mm=per_frame, frame_ambiguity_global_mm=per_frame,
+                       frame_ambiguity_rrr_mm=per_frame, frame_flow_spread_mm=per_frame, frame_group_ambiguity_mm=[[1.0]] * 2,
                        frame_mpjpe_global_mm=per_frame, frame_mpjpe_rrr_mm=per_frame, frame_mpjpe_rr_mm=per_frame)
             for c, v in (("1", vis_a), ("2", vis_b), ("3", vis_b))]
     cov = joint_coverage(recs)
