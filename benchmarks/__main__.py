@@ -5,7 +5,9 @@
 
 Each ``benchmarks/bench_<name>.py`` exposes ``run() -> dict`` of measured figures and optionally
 ``notes(figures) -> str`` (Markdown under its table: targets met or not, what limits them). Ratios are
-measured within one run on one machine, so they compare like with like.
+measured within one run on one machine, so they compare like with like; each section records the machine's
+1-minute load average when it started (above the core count: other work shared the CPUs, so absolute speeds
+are low, ratios less so).
 """
 
 from __future__ import annotations
@@ -77,7 +79,8 @@ def main(argv: list[str]) -> None:
             except ModuleNotFoundError:
                 continue
             print(f"running benchmarks/bench_{name}.py ...", flush=True)
-            figures = module.run()
+            load = os.getloadavg()[0]  # other work on the machine: speeds from a loaded run say so
+            figures = {**module.run(), "load_average_1min_at_start": load}
         rows = "\n".join(f"| {k} | {_fmt(v)} |" for k, v in figures.items() if not isinstance(v, (dict, list)))
         sections[name] = f"## {name}\n\n| figure | value |\n| --- | --- |\n{rows}\n"
         if name != "matmul" and hasattr(module, "notes"):  # targets met or not, and why

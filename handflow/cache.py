@@ -2,7 +2,7 @@
 
 Everything cached lives in a named sub-folder of it: ``mano/`` (the generated synthetic MANO files),
 ``data/`` (the synthetic capture), ``index/`` (the columnar annotation indexes), ``crops/`` (training
-preloads), ``plan/`` (rigs rendered for ``viewselect plan``) and ``rank/`` (per-view records). Each
+preloads), ``features/`` (a frozen encoder's features of a preload), ``plan/`` (rigs rendered for ``viewselect plan``) and ``rank/`` (per-view records). Each
 owner keys its own entries; this module only says where the cache is.
 """
 

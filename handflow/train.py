@@ -4,7 +4,9 @@ One epoch = one pass over the training split in an order drawn from ``(seed, epo
 (model, optimiser, step, RNG state, resolved config, code version) is written atomically after every
 epoch, so ``--resume`` continues bit-for-bit from the last finished epoch. Under ``torchrun`` the
 batch of every step is split across ranks with DistributedDataParallel (gloo on CPU, nccl on GPU);
-rank 0 validates, logs and writes.
+rank 0 validates, logs and writes. With ``train_encoder = false`` the frozen encoder runs once over the
+training split before the first step (:mod:`handflow.data.features`) and every step trains the heads on
+those features.
 """
 
 from __future__ import annotations
@@ -115,6 +117,29 @@ def _lr_at(step: int, total: int, o: OptimConfig) -> float:
     return o.lr * (o.lr_final_factor + (1 - o.lr_final_factor) * 0.5 * (1 + math.cos(math.pi * p)))
 
 
+def _encode(model, images: torch.Tensor, amp: bool, amp_cpu: bool) -> torch.Tensor:
+    """``model.encode`` under the run's autocast setting (bfloat16 on CUDA with ``amp``, on CPU with
+    ``amp_cpu``); float32 features either way."""
+    if (amp and images.is_cuda) or (amp_cpu and not images.is_cuda):
+        with torch.autocast(images.device.type, dtype=torch.bfloat16):
+            return model.encode(images).float()
+    return model.encode(images)
+
+
+def _frozen_features(model, data: CropStore, cfg: "TrainConfig", device: torch.device) -> CropStore:
+    """The frozen encoder's features of the training split, computed once (a store keyed by the crop store,
+    the encoder's weights and BatchNorm statistics, and the autocast setting)."""
+    from handflow.checkpoint import weights_hash
+    from handflow.data.features import open_features
+
+    h = weights_hash({k: v for k, v in model.state_dict().items() if k.startswith("encoder.") or
+                      k in ("img_mean", "img_std")})
+    h.update(repr((cfg.amp and device.type == "cuda", cfg.amp_cpu and device.type != "cuda")).encode())
+    model.train()  # the training path of `encode` (not the folded inference plan) ...
+    model.encoder.eval()  # ... with eval-mode BatchNorm: an image's feature does not depend on its batch
+    return open_features(data, lambda im: _encode(model, im, cfg.amp, cfg.amp_cpu), h.hexdigest()[:16], device)
+
+
 class _TrainStep(torch.nn.Module):
     """The whole loss as one ``forward`` so DistributedDataParallel sees every parameter use."""
 
@@ -125,13 +150,10 @@ class _TrainStep(torch.nn.Module):
         self.amp = amp
         self.amp_cpu = amp_cpu
 
-    def forward(self, images, targets: LossTargets):
-        if (self.amp and images.is_cuda) or (self.amp_cpu and not images.is_cuda):
-            with torch.autocast(images.device.type, dtype=torch.bfloat16):
-                ctx = self.model.encode(images)
-            ctx = ctx.float()
-        else:
-            ctx = self.model.encode(images)
+    def forward(self, inputs, targets: LossTargets):
+        """``inputs``: images ``(B, 3, S, S)`` in [0, 1], or with a frozen encoder its features ``ctx (B, C)``
+        read from the feature store (:func:`handflow.data.features.open_features`)."""
+        ctx = inputs if inputs.dim() == 2 else _encode(self.model, inputs, self.amp, self.amp_cpu)
         if isinstance(self.model, OwnLoss):  # the baselines carry their own loss; HandFlowNet's is handflow_loss
             return self.model.loss(ctx, targets, self.loss_cfg)
         return handflow_loss(self.model, ctx, targets, self.loss_cfg)
@@ -141,18 +163,21 @@ _BATCH_COLUMNS = ("image", "y", "joints_cam_mm", "joints_crop_px", "joint_visibl
 _ANN_COLUMNS = ("ann_y", "ann_mask", "ann_joints_cam_mm")
 
 
-def _targets(data, idx: torch.Tensor, device, mode_index: torch.Tensor | None = None
-             ) -> tuple[torch.Tensor, LossTargets]:
+def _targets(data, idx: torch.Tensor, device, mode_index: torch.Tensor | None = None,
+             features: CropStore | None = None) -> tuple[torch.Tensor, LossTargets]:
     """One batch: ``data`` a :class:`CropStore` (rows read from disk) or a dict of in-memory columns.
 
+    Returns ``(images (B, 3, S, S) in [0, 1], targets)``, or with ``features`` (a frozen encoder's store,
+    :func:`_frozen_features`) ``(ctx (B, C), targets)``: the image rows are then not read at all.
     ``mode_index (N,)``: with MultiHands annotations, the one annotation per image that ``L_y`` / ``L_J3D``
     use for the whole run (:func:`_fix_mode_annotations`); ``None`` = the ground truth.
     """
     multi = "ann_y" in (data.columns if isinstance(data, CropStore) else data)
-    cols = _BATCH_COLUMNS + (_ANN_COLUMNS if multi else ())
+    cols = _BATCH_COLUMNS[1:] if features is not None else _BATCH_COLUMNS
+    cols = cols + (_ANN_COLUMNS if multi else ())
     b = data.rows(idx, cols) if isinstance(data, CropStore) else {k: data[k][idx] for k in cols}
     b = {k: v.to(device) for k, v in b.items()}
-    images = b["image"].float() / 255.0
+    images = features.rows(idx)["ctx"].to(device) if features is not None else b["image"].float() / 255.0
     n = len(idx)
     if multi:  # MultiHands: all annotations, L_y / L_J3D on the one fixed for each image
         y, mask = b["ann_y"], b["ann_mask"]
@@ -301,17 +326,25 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
             if rank == 0 and history:
                 _write_log(out_dir / "log.csv", history)
             torch.set_rng_state(payload["rng"]["torch"])
-        else:
-            if cfg.init_from:
-                _init_weights(model, cfg.init_from, cfg.init_encoder_only)
-            if not cfg.init_from or cfg.init_encoder_only:  # a whole loaded model keeps its y scale and ActNorms
-                y = train_data.column("y")
-                model.set_y_normalization(y.mean(0), y.std(0))
-                gen = torch.Generator().manual_seed(cfg.seed)
-                first = torch.randperm(N, generator=gen)[: max(o.batch_size, 64)]
-                with torch.no_grad():
-                    images, tg = _targets(train_data, first, dev, mode_index)
-                    model.data_init(tg.y[:, 0], model.encode(images))
+        elif cfg.init_from:
+            _init_weights(model, cfg.init_from, cfg.init_encoder_only)
+        # a frozen encoder is run once over the split, not on every step (and its BatchNorm statistics,
+        # in eval mode from here on, stay those it was loaded with)
+        features = None
+        if not cfg.train_encoder:  # rank 0 writes the store, the others then read it
+            if rank > 0:
+                dist.barrier()
+            features = _frozen_features(model, train_data, cfg, dev)
+            if rank == 0 and world > 1:
+                dist.barrier()
+        if not resume and (not cfg.init_from or cfg.init_encoder_only):  # a whole loaded model keeps its y
+            y = train_data.column("y")                                    # scale and ActNorms
+            model.set_y_normalization(y.mean(0), y.std(0))
+            gen = torch.Generator().manual_seed(cfg.seed)
+            first = torch.randperm(N, generator=gen)[: max(o.batch_size, 64)]
+            with torch.no_grad():
+                inputs, tg = _targets(train_data, first, dev, mode_index, features)
+                model.data_init(tg.y[:, 0], inputs if features is not None else model.encode(inputs))
         step_module = _TrainStep(model, cfg.loss, cfg.amp, cfg.amp_cpu)
         if world > 1:
             step_module = torch.nn.parallel.DistributedDataParallel(step_module)
@@ -338,8 +371,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
                     for group in optim.param_groups:
                         group["lr"] = _lr_at(step, total_steps, o)
                     idx = order[it * o.batch_size : (it + 1) * o.batch_size][rank::world]
-                    images, tg = _targets(train_data, idx, dev, mode_index)
-                    total, parts = step_module(images, tg)
+                    inputs, tg = _targets(train_data, idx, dev, mode_index, features)
+                    total, parts = step_module(inputs, tg)
                     if not torch.isfinite(total):
                         raise _non_finite("loss", epoch, it, ckpt_path)
                     optim.zero_grad(set_to_none=True)

@@ -175,3 +175,46 @@ def test_frozen_encoder_needs_init_from(tmp_path, tiny_train_config):
     path.write_text(tiny_train_config.read_text().replace("seed = 0", "seed = 0\ntrain_encoder = false"))
     with pytest.raises(HandflowError, match="train_encoder = false needs init_from"):
         load_train_config(path)
+
+
+def test_frozen_encoder_runs_once_over_the_split(tmp_path, tiny_train_config, tiny_model, monkeypatch):
+    """``train_encoder = false`` with fresh heads (``init_encoder_only = true``, the evaluation protocol): the
+    encoder runs once per training image before the first step, never in a step; the features it stored are
+    the loaded encoder's in eval mode; its weights and BatchNorm statistics end exactly as loaded (the heads'
+    data-dependent initialisation no longer runs it in train mode)."""
+    import handflow.train as T
+    from handflow.data.features import open_features
+    from handflow.hand.model import HandModel
+    from handflow.model.registry import load_model
+    from handflow.preload import open_split
+    from handflow.synth.mano import default_mano_dir
+
+    text = tiny_train_config.read_text().replace(
+        "seed = 0", f"seed = 0\ninit_from = {str(tiny_model)!r}\ninit_encoder_only = true\ntrain_encoder = false")
+    path = tmp_path / "frozen.toml"
+    path.write_text(text)
+    cfg = load_train_config(path)
+    encoded = {"images": 0}
+    real = T._encode
+
+    def counting(model, images, amp, amp_cpu):
+        encoded["images"] += len(images)
+        return real(model, images, amp, amp_cpu)
+
+    monkeypatch.setattr(T, "_encode", counting)
+    train(cfg, tmp_path / "run")
+    hm = HandModel.from_dir(default_mano_dir())
+    store = open_split(cfg.data.root, "train", cfg.model.crop_px, hm)
+    assert encoded["images"] == len(store)  # once per image, whatever the epochs
+    start = load_checkpoint(tiny_model)["state_dict"]
+    end = load_checkpoint(tmp_path / "run" / "last.pt")["state_dict"]
+    enc = [k for k in start if k.startswith("encoder.")]
+    assert any("running_mean" in k for k in enc)
+    assert all(torch.equal(start[k].float(), end[k].float()) for k in enc)
+    model, _ = load_model(tiny_model, hm)
+    monkeypatch.setattr(T, "_encode", lambda *a: pytest.fail("the run's feature store is not found by its key"))
+    feats = T._frozen_features(model, store, cfg, torch.device("cpu"))  # this encoder's store: the run's
+    model.encoder.eval()
+    with torch.no_grad():
+        expect = real(model, store.rows(torch.arange(4), ("image",))["image"].float() / 255, False, False)
+    torch.testing.assert_close(feats.rows(torch.arange(4))["ctx"], expect, rtol=1e-4, atol=1e-4)
