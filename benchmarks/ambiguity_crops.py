@@ -1,0 +1,145 @@
+"""Which test-time crops should the ambiguity use? The camera ranking of every subset of a candidate set.
+
+    python -m benchmarks.ambiguity_crops dump crops.npz [MODEL]     # every test image, ~20 min on 2 quiet cores
+    python -m benchmarks.ambiguity_crops score crops.npz            # the table of reports/ambiguity.md
+
+``dump`` runs the shipped model (seed-free: modes only) on every image of the default capture's test split
+under each crop of :data:`CANDIDATES` (``rank``'s :data:`~handflow.geometry.recrop.TEST_TIME_CROPS` first,
+then larger zooms, a zoom-out and larger shifts) and stores the modes ``(N, crops, 42, 3)`` mm in the camera
+frame with the ground truth. ``score`` then forms, for named subsets of the crops, each image's spread of
+the modes after an alignment (``handflow.metrics.sample_std``, the statistic ``rank`` ranks by), averages
+images per (sequence, camera), and prints what ``rank``'s ranker summary prints: per sequence the Spearman
+correlation over its cameras of the spread and the camera's MPJPE (mean over the sequences), and the
+best-ranked and worst-ranked camera's regret (its MPJPE above the sequence's best camera) as a ratio of the
+average camera's (each averaged over the sequences, then the ratio, as ``rank``'s summary), for Global and
+RR, plus the cost in encoder passes per image and the articulation spread (each joint's, each hand at its
+wrist) on occluded ÷ visible joints, pooled over images. The MPJPE is always the plain crop's mode's.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import torch
+
+from handflow.geometry.recrop import TEST_TIME_CROPS, CropJitter
+
+CANDIDATES = TEST_TIME_CROPS + (
+    CropJitter(1.25), CropJitter(0.9), CropJitter(1.0, 0.10, 0.0), CropJitter(1.0, 0.0, -0.10),
+    CropJitter(1.25, 0.04, -0.04), CropJitter(1.25, -0.04, 0.04),
+)
+
+# subsets scored by `score` (indices into CANDIDATES; 0, the plain crop, is always in)
+SUBSETS = {
+    "rank's 8 (zoom 1.12, shifts 0.05, zoom + diagonal)": list(range(8)),
+    "first 4 (zoom, +-x shift, +y)": [0, 1, 2, 3],
+    "zoom + 4 shifts (5)": [0, 1, 2, 3, 4, 5],
+    "zooms only (1.12, 1.25, 0.9)": [0, 1, 8, 9],
+    "shifts only (0.05)": [0, 2, 3, 4, 5],
+    "zooms 1.12 + 1.25 with diagonals": [0, 1, 6, 7, 8, 12, 13],
+    "large (1.25 zooms, 0.10 shifts)": [0, 8, 10, 11, 12, 13],
+    "all 14": list(range(len(CANDIDATES))),
+}
+
+
+def dump(out: str, model_path: str = "viewselect/models/default.pt", batch: int = 128) -> None:
+    from handflow.data.interhand import InterHandDataset
+    from handflow.geometry.recrop import recrop
+    from handflow.hand.model import HandModel
+    from handflow.model.pose_params import Y_DIM
+    from handflow.model.registry import load_model
+    from handflow.preload import preload_split
+    from handflow.synth.capture import ensure_default_data
+    from handflow.synth.mano import default_mano_dir
+
+    hm = HandModel.from_dir(default_mano_dir())
+    model, _ = load_model(model_path, hm)
+    model.eval()
+    root = ensure_default_data()
+    data = preload_split(root, "test", model.cfg.crop_px, hm)
+    items = InterHandDataset(root, "test", crop_px=model.cfg.crop_px).items
+    N = len(data["image"])
+    modes = np.zeros((N, len(CANDIDATES), 42, 3), np.float32)
+    t0 = time.time()
+    with torch.inference_mode():
+        for a in range(0, N, batch):
+            img = data["image"][a:a + batch].float() / 255.0
+            K = data["K_crop"][a:a + batch]
+            zero = img.new_zeros(len(img), 1, Y_DIM)
+            for c, jitter in enumerate(CANDIDATES):
+                im, Kc = recrop(img, K, jitter)
+                modes[a:a + batch, c] = model.predict_joints(model.encode(im), Kc, zero)[:, 0].numpy()
+            if a % (batch * 10) == 0:
+                print(f"{a}/{N} images, {time.time() - t0:.0f} s", flush=True)
+    np.savez(out, modes=modes, gt=data["joints_cam_mm"].numpy(), valid=data["joint_valid"].numpy(),
+             visible=data["joint_visible"].numpy(),
+             sequence=np.array([f"Capture{it['capture']}/{it['seq']}" for it in items]),
+             camera=np.array([str(it["camera"]) for it in items]), frame=np.array([int(it["frame"]) for it in items]),
+             crops=np.array([[j.zoom, j.dx, j.dy] for j in CANDIDATES]), model=model_path)
+    print(f"wrote {out}: {N} images x {len(CANDIDATES)} crops in {time.time() - t0:.0f} s")
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    rx, ry = (np.argsort(np.argsort(v)).astype(float) for v in (x, y))
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    return float((rx * ry).sum() / np.sqrt((rx * rx).sum() * (ry * ry).sum()))
+
+
+def table(path: str, subsets: dict[str, list[int]] = SUBSETS) -> list[dict]:
+    """One row per (subset, spread alignment): ``crops``, ``spread`` ("rr" or "global"), ``rho_global``,
+    ``best_global``, ``worst_global``, ``rho_rr``, ``best_rr``, ``worst_rr`` (ratios to the average camera's
+    regret) and ``occluded_vs_visible``; see the module docstring."""
+    import pandas as pd
+
+    from handflow.metrics import joint_sample_std, mpjpe, sample_std
+
+    d = np.load(path)
+    modes, gt, valid = (torch.from_numpy(d[k]) for k in ("modes", "gt", "valid"))
+    vis = torch.from_numpy(d["visible"]).bool() & valid.bool()
+    occ = ~torch.from_numpy(d["visible"]).bool() & valid.bool()
+    err = {a: mpjpe(modes[:, 0], gt, valid, a).numpy() for a in ("global", "rr")}
+    base = pd.DataFrame({"sequence": d["sequence"], "camera": d["camera"], "global": err["global"], "rr": err["rr"]})
+    rows = []
+    for name, subset in subsets.items():
+        m = modes[:, subset]
+        js = joint_sample_std(m, "rr")  # (N, 42): each joint's spread, each hand at its wrist (articulation)
+        occ_vis = float(js[occ].mean() / js[vis].mean()) if occ.any() and vis.any() else float("nan")
+        for spread_alignment in ("rr", "global"):
+            df = base.assign(spread=sample_std(m, spread_alignment).numpy())
+            cams = df.groupby(["sequence", "camera"]).mean(numeric_only=True).reset_index()
+            row = {"subset": name, "crops": len(subset), "spread": spread_alignment, "occluded_vs_visible": occ_vis}
+            for e in ("global", "rr"):
+                rho, best, worst, avg = [], [], [], []
+                for _, g in cams.groupby("sequence"):
+                    s, y = g["spread"].to_numpy(), g[e].to_numpy()
+                    regret = y - y.min()  # rank's regret: the camera's MPJPE above the sequence's best camera
+                    rho.append(_spearman(s, y))
+                    best.append(regret[s == s.min()].mean())
+                    worst.append(regret[s == s.max()].mean())
+                    avg.append(regret.mean())
+                # as rank's summary: each figure averaged over the sequences, then the ratio
+                mean = float(np.mean(avg)) or float("nan")  # every camera equal: no ratio
+                row.update({f"rho_{e}": float(np.mean(rho)), f"best_{e}": float(np.mean(best)) / mean,
+                            f"worst_{e}": float(np.mean(worst)) / mean})
+            rows.append(row)
+    return rows
+
+
+def score(path: str) -> None:
+    d = np.load(path)
+    print(f"{len(d['camera'])} images x {d['modes'].shape[1]} crops, model {d['model']}")
+    print("| crops | passes/image | spread after | Global ρ | best ÷ avg | worst ÷ avg | RR ρ | best ÷ avg | worst ÷ avg "
+          "| occluded ÷ visible |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in table(path):
+        print(f"| {r['subset']} | {r['crops']} | {r['spread']} | {r['rho_global']:+.3f} | {r['best_global']:.2f} "
+              f"| {r['worst_global']:.2f} | {r['rho_rr']:+.3f} | {r['best_rr']:.2f} | {r['worst_rr']:.2f} "
+              f"| {r['occluded_vs_visible']:.2f} |")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3 or sys.argv[1] not in ("dump", "score"):
+        raise SystemExit(__doc__.strip().splitlines()[0] + "\nusage: python -m benchmarks.ambiguity_crops dump|score FILE.npz [MODEL]")
+    dump(*sys.argv[2:]) if sys.argv[1] == "dump" else score(sys.argv[2])

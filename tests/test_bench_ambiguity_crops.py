@@ -1,0 +1,59 @@
+"""benchmarks.ambiguity_crops's scorer on a dump whose spreads and errors are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.ambiguity_crops import table
+
+
+def _dump(path):
+    """2 sequences x 4 cameras x 2 frames, 3 crops. Camera k's crops scale the pose by 1 + 0.1 c k about
+    the camera (crop c), its ground truth is the pose scaled by 1 + 0.05 k: spread and error both grow with k."""
+    rng = np.random.default_rng(0)
+    pose = rng.normal(0, 30, (42, 3)) + np.array([0, 0, 500])
+    rows = {"modes": [], "gt": [], "sequence": [], "camera": []}
+    for seq in ("Capture0/a", "Capture0/b"):
+        for k in range(4):
+            for _frame in range(2):
+                rows["modes"].append([pose * (1 + 0.1 * c * k) for c in range(3)])
+                rows["gt"].append(pose * (1 + 0.05 * k))
+                rows["sequence"].append(seq)
+                rows["camera"].append(str(k))
+    n = len(rows["gt"])
+    modes = np.asarray(rows["modes"], np.float32)
+    visible = np.ones((n, 42), np.float32)
+    visible[:, 5:10] = 0
+    np.savez(path, modes=modes, gt=np.asarray(rows["gt"], np.float32), valid=np.ones((n, 42), np.float32),
+             visible=visible, sequence=np.array(rows["sequence"]), camera=np.array(rows["camera"]),
+             frame=np.zeros(n, int), crops=np.zeros((3, 3)), model="test")
+
+
+def test_spread_growing_with_the_error_ranks_perfectly(tmp_path):
+    _dump(tmp_path / "d.npz")
+    rows = table(str(tmp_path / "d.npz"), {"all": [0, 1, 2]})
+    assert [r["spread"] for r in rows] == ["rr", "global"]
+    for r in rows:
+        # regrets 0, 1, 2, 3 (x const): best-ranked 0, worst-ranked 3 / mean 1.5
+        assert r["rho_global"] == pytest.approx(1.0) and r["rho_rr"] == pytest.approx(1.0)
+        assert r["best_global"] == pytest.approx(0.0, abs=1e-6) and r["worst_global"] == pytest.approx(2.0, rel=1e-4)
+        assert r["best_rr"] == pytest.approx(0.0, abs=1e-6) and r["worst_rr"] == pytest.approx(2.0, rel=1e-4)
+
+
+def test_occluded_over_visible_articulation_spread(tmp_path):
+    """Wrists still, the other visible joints moved by 2 mm steps between the crops, occluded ones by 5 mm:
+    5 / (2 x 35 / 37), the two wrists (visible, never moving after the alignment) among the 37 visible joints."""
+    from handflow.metrics import LEFT_WRIST, RIGHT_WRIST
+
+    _dump(tmp_path / "d.npz")
+    d = dict(np.load(tmp_path / "d.npz"))
+    step = np.zeros((42, 1), np.float32)
+    step[d["visible"][0] > 0] = 2.0
+    step[d["visible"][0] == 0] = 5.0
+    step[[RIGHT_WRIST, LEFT_WRIST]] = 0.0
+    offsets = np.arange(3, dtype=np.float32)[:, None, None] * step * np.array([1.0, 0.0, 0.0], np.float32)
+    d["modes"] = np.broadcast_to(d["gt"][:, None], d["modes"].shape) + offsets
+    np.savez(tmp_path / "e.npz", **d)
+    r = table(str(tmp_path / "e.npz"), {"all": [0, 1, 2]})[0]
+    assert r["occluded_vs_visible"] == pytest.approx(5 / (2 * 35 / 37), rel=1e-5)
