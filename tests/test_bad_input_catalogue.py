@@ -151,6 +151,21 @@ def _rm_one_view(env):
     return env.rank("--keep", "3")
 
 
+def _no_joint_in_one_view(env):
+    """Every annotation of one camera's images marks all joints invalid: a camera that never sees the hands."""
+    import json
+
+    root, cam = env.root(), _first_cam(env.root())
+    path = _ann(root, "data")
+    data = json.loads(path.read_text())
+    ids = {im["id"] for im in data["images"] if im["camera"] == cam}
+    for a in data["annotations"]:
+        if a["image_id"] in ids:
+            a["joint_valid"] = [[0]] * len(a["joint_valid"])
+    path.write_text(json.dumps(data))
+    return env.rank("--keep", "3")
+
+
 def _rm_sequence_images(env):
     shutil.rmtree(env.root() / "images" / "test" / SEQ)
     return env.rank()
@@ -417,15 +432,17 @@ def _one_image_skipped(env):
     assert len(__import__("pandas").read_csv(env.out / "ranking.csv")) == 8
 
 
-def _one_view_skipped(env):
+def _one_view_skipped(env, reason: str = "no readable image"):
     prov = _summary(env)["provenance"]
-    assert len(prov["skipped_views"]) == 1 and prov["skipped_views"][0].endswith(f"cam{_first_cam(env.root())}")
+    assert len(prov["skipped_views"]) == 1 and f"cam{_first_cam(env.root())}: {reason}" in prov["skipped_views"][0]
     cams = __import__("pandas").read_csv(env.out / "ranking.csv", dtype={"camera": str})
     assert len(cams) == 7 and _first_cam(env.root()) not in set(cams["camera"]) and cams["keep"].sum() == 3
 
 
-SKIPPED_IMAGE = "skipped 1 unreadable image(s) and 0 view(s) with no readable image; listed in out/summary.json"
-SKIPPED_VIEW = "skipped 0 unreadable image(s) and 1 view(s) with no readable image; listed in out/summary.json"
+SKIPPED_IMAGE = ("skipped 1 unreadable image(s) and 0 view(s) that could not be scored (no readable image, or no "
+                 "annotated joint in the image); listed in out/summary.json")
+SKIPPED_VIEW = ("skipped 0 unreadable image(s) and 1 view(s) that could not be scored (no readable image, or no "
+                "annotated joint in the image); listed in out/summary.json")
 
 CASES = [
     # ---- images
@@ -439,8 +456,11 @@ CASES = [
          SKIPPED_IMAGE, code=3, check=_one_image_skipped),
     Case("view-unreadable", "images", "every image of one camera deleted (partial input), `--keep 3`",
          _rm_one_view, SKIPPED_VIEW, code=3, check=_one_view_skipped),
+    Case("view-no-joint", "images", "one camera never sees the hands (every joint_valid 0 in its images), `--keep 3`",
+         _no_joint_in_one_view, SKIPPED_VIEW, code=3,
+         check=lambda env: _one_view_skipped(env, "no annotated joint inside the image")),
     Case("sequence-unreadable", "images", "every image of the selected sequence deleted", _rm_sequence_images,
-         "no readable image in data/images/test for --sequence Capture0/0001_touch_fingertips"),
+         "no view of --sequence Capture0/0001_touch_fingertips in data/images/test could be scored"),
     # ---- annotation JSON
     Case("data-json-empty", "json", "data.json empty", _json("data", ""),
          "empty JSON file: data/annotations/test/InterHand2.6M_test_data.json"),

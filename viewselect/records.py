@@ -86,7 +86,8 @@ def hands_center(records: list[ViewRecord]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SkippedView:
-    """A view none of whose images could be read: left out of the ranking, listed in the outputs."""
+    """A view that could not be scored (no readable image, or no annotated joint inside its images in any
+    frame): left out of the ranking, listed in the outputs with ``reason``."""
 
     capture: int
     seq: str

@@ -96,7 +96,8 @@ def rank(
     if outcome.skipped_views or outcome.skipped_images:
         err_console.print(
             f"warning: skipped {outcome.skipped_images} unreadable image(s) and {len(outcome.skipped_views)} view(s) "
-            f"with no readable image; listed in {out / 'summary.json'} (provenance.skipped_*)",
+            f"that could not be scored (no readable image, or no annotated joint in the image); listed in "
+            f"{out / 'summary.json'} (provenance.skipped_*)",
             markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_SKIPPED)
 

@@ -195,9 +195,9 @@ def evaluate_views(model: PoseModel, model_key: str, dataset: InterHandDataset, 
     """Per-view records for every (capture, sequence) in ``pairs`` and each camera (cached).
 
     ``shard = (rank, world)`` evaluates only every world-th view (for torch.distributed).
-    ``skipped_views``: when a list is given (and the dataset skips bad images), a view none of whose
-    images can be read is left out of the result and appended there as a :class:`SkippedView`;
-    otherwise it raises.
+    ``skipped_views``: when a list is given, a view that cannot be scored (none of its images can be read,
+    with a dataset that skips bad images; or no annotated joint lies inside its images in any frame) is left
+    out of the result and appended there as a :class:`SkippedView`; otherwise it raises.
     """
     hand_model = getattr(model, "hand_model", None)  # lifts samples to joints: another MANO, other numbers
     cache = ViewCache(cache_root, cache_key(model_key, annotation_digest(dataset.root, dataset.split),
@@ -240,6 +240,15 @@ def evaluate_views(model: PoseModel, model_key: str, dataset: InterHandDataset, 
                 if skipped_views is None:
                     raise
                 skipped_views.append(SkippedView(capture, seq, cam, str(err)))
+                progress.advance(task, 1)
+                view = None
+            if view is not None and not bool(view["joint_valid"].any()):
+                # a camera that never sees the hands (every joint outside its image, or unannotated, in every
+                # frame) has no MPJPE to rank by: left out and listed, like an unreadable view
+                reason = f"no annotated joint inside the image in any of its {len(view['frame'])} frame(s)"
+                if skipped_views is None:
+                    raise HandflowError(f"Capture{capture}/{seq} cam{cam}: {reason}; it cannot be scored")
+                skipped_views.append(SkippedView(capture, seq, cam, reason))
                 progress.advance(task, 1)
                 view = None
             if view is not None:

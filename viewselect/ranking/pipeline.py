@@ -224,7 +224,7 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
     by_view = lambda r: order[r.key]  # noqa: E731
     records, skipped_views = proc.gather(records, skipped_views, by_view)
     if not records:
-        raise HandflowError(f"no readable image in {root / 'images' / req.split} for --sequence {req.sequence} "
+        raise HandflowError(f"no view of --sequence {req.sequence} in {root / 'images' / req.split} could be scored "
                             f"({len(skipped_views)} views skipped; first: {skipped_views[0].reason if skipped_views else '-'})")
     table = view_table(records, ds)
     if req.compare_model:
@@ -284,7 +284,7 @@ def _run_rank(req: RankRequest, proc) -> RankOutcome:
         model=str(model_path), model_digest=key, model_config=meta.get("config", {}).get("model"),
         model_version=meta.get("version"), data_root=str(root), split=req.split,
         sequences=[f"Capture{c}/{s}" for c, s in pairs], skipped_images=len(skipped), skipped_image_errors=skipped[:200],
-        skipped_views=[str(v) for v in skipped_views],
+        skipped_views=[f"{v}: {v.reason}" for v in skipped_views],
     )
     return RankOutcome(result=result, views=table, triangulation=tri, provenance=prov, records=records,
                        skipped_views=skipped_views, process_rank=proc.rank, overlays=overlays,
