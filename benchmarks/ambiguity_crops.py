@@ -4,8 +4,8 @@
     python -m benchmarks.ambiguity_crops score crops.npz            # the table of reports/ambiguity.md
 
 ``dump`` runs the shipped model (seed-free: modes only) on every image of the default capture's test split
-under each crop of :data:`CANDIDATES` (``rank``'s :data:`~handflow.geometry.recrop.TEST_TIME_CROPS` first,
-then larger zooms, a zoom-out and larger shifts) and stores the modes ``(N, crops, 42, 3)`` mm in the camera
+under each crop of :data:`CANDIDATES` (the former 8-crop set of ``rank``, which holds
+:data:`~handflow.geometry.recrop.TEST_TIME_CROPS`, then larger zooms, a zoom-out and larger shifts) and stores the modes ``(N, crops, 42, 3)`` mm in the camera
 frame with the ground truth. ``score`` then forms, for named subsets of the crops, each image's spread of
 the modes after an alignment (``handflow.metrics.sample_std``, the statistic ``rank`` ranks by), averages
 images per (sequence, camera), and prints what ``rank``'s ranker summary prints: per sequence the Spearman
@@ -26,18 +26,27 @@ import torch
 
 from handflow.geometry.recrop import TEST_TIME_CROPS, CropJitter
 
-CANDIDATES = TEST_TIME_CROPS + (
+# the plain crop, then the former default set of rank (before this measurement chose four shifts of 5 %),
+# then larger zooms, a zoom-out and larger shifts
+CANDIDATES = (
+    CropJitter(), CropJitter(1.12), CropJitter(1.0, 0.05, 0.0), CropJitter(1.0, -0.05, 0.0),
+    CropJitter(1.0, 0.0, 0.05), CropJitter(1.0, 0.0, -0.05), CropJitter(1.12, 0.04, 0.04), CropJitter(1.12, -0.04, -0.04),
     CropJitter(1.25), CropJitter(0.9), CropJitter(1.0, 0.10, 0.0), CropJitter(1.0, 0.0, -0.10),
     CropJitter(1.25, 0.04, -0.04), CropJitter(1.25, -0.04, 0.04),
 )
+assert set(TEST_TIME_CROPS) <= set(CANDIDATES)  # rank's own set is among those scored
 
 # subsets scored by `score` (indices into CANDIDATES; 0, the plain crop, is always in)
 SUBSETS = {
-    "rank's 8 (zoom 1.12, shifts 0.05, zoom + diagonal)": list(range(8)),
+    "former 8 (zoom 1.12, shifts 0.05, zoom + diagonal)": list(range(8)),
     "first 4 (zoom, +-x shift, +y)": [0, 1, 2, 3],
-    "zoom + 4 shifts (5)": [0, 1, 2, 3, 4, 5],
+    "zoom + 4 shifts": [0, 1, 2, 3, 4, 5],
     "zooms only (1.12, 1.25, 0.9)": [0, 1, 8, 9],
-    "shifts only (0.05)": [0, 2, 3, 4, 5],
+    "4 shifts of 0.05 (rank's set)": [CANDIDATES.index(j) for j in TEST_TIME_CROPS],
+    "x shifts only": [0, 2, 3],
+    "y shifts only": [0, 4, 5],
+    "4 shifts + 2 shifts of 0.10": [0, 2, 3, 4, 5, 10, 11],
+    "2 shifts of 0.10": [0, 10, 11],
     "zooms 1.12 + 1.25 with diagonals": [0, 1, 6, 7, 8, 12, 13],
     "large (1.25 zooms, 0.10 shifts)": [0, 8, 10, 11, 12, 13],
     "all 14": list(range(len(CANDIDATES))),
