@@ -1,7 +1,7 @@
 """The ranking engine: HandFlowNet on every (sequence, camera), cached per view.
 
 For each camera of each selected sequence, all its frames go through the encoder once per test-time
-crop (the crop itself and ``crops - 1`` slightly zoomed or shifted re-crops,
+crop (the crop itself and ``crops - 1`` slightly shifted re-crops,
 :mod:`handflow.geometry.recrop`); each gives a mode ``f_v(0)``; N poses are also sampled from the flow
 on the plain crop. Poses are lifted to 3D through the hand model and the crop camera, and moved to
 world coordinates with the camera's extrinsics. Per view we keep:
