@@ -12,7 +12,7 @@ Pixels that come from outside the crop are black (zooms >= 1 and small shifts ke
 
 Examples:
     >>> images, K = torch.rand(2, 3, 128, 128), torch.eye(3).repeat(2, 1, 1)
-    >>> out, K2 = recrop(images, K, CropJitter(1.12, 0.05, 0.0))
+    >>> out, K2 = recrop(images, K, CropJitter(1.12, 0.05, 0.0))  # a zoom and a shift
     >>> out.shape, float(K2[0, 0, 0])
     (torch.Size([2, 3, 128, 128]), 1.12)
 """
@@ -34,11 +34,13 @@ class CropJitter:
     dy: float = 0.0
 
 
-# The fixed set of test-time crops, first = the crop itself: a 12 % zoom, shifts of 5 % of the crop along
-# each axis, and the zoom with a diagonal shift. Fixed, so the ambiguity has no Monte-Carlo noise.
+# The fixed set of test-time crops, first = the crop itself, then shifts of 5 % of the crop along each axis.
+# Fixed, so the ambiguity has no Monte-Carlo noise. Chosen by measurement (`python -m benchmarks.ambiguity_crops`,
+# every test image under 14 candidates): zooms (12 %, 25 %, a 10 % zoom-out) and larger shifts rank the cameras
+# no better or worse than these four shifts, which beat the former eight crops (with zooms) at 5/8 of the cost.
 TEST_TIME_CROPS = (
-    CropJitter(), CropJitter(1.12), CropJitter(1.0, 0.05, 0.0), CropJitter(1.0, -0.05, 0.0),
-    CropJitter(1.0, 0.0, 0.05), CropJitter(1.0, 0.0, -0.05), CropJitter(1.12, 0.04, 0.04), CropJitter(1.12, -0.04, -0.04),
+    CropJitter(), CropJitter(1.0, 0.05, 0.0), CropJitter(1.0, -0.05, 0.0), CropJitter(1.0, 0.0, 0.05),
+    CropJitter(1.0, 0.0, -0.05),
 )
 
 

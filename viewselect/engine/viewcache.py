@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, astuple
 from pathlib import Path
 
+from handflow.geometry.recrop import TEST_TIME_CROPS
 from handflow.io import safe_name, write_json
 from viewselect.records import ViewRecord
 
@@ -25,7 +26,8 @@ _NOT_IN_KEY = ("chunk_rows",)  # RankConfig fields that do not change results
 def cache_key(model_key: str, annotation_digest: str, hand_model_key: str | None, crop_px: int, cfg) -> str:
     """16 hex digits naming the cache folder of one (model, data, hand model, crop, sampling settings)."""
     fields = {k: v for k, v in asdict(cfg).items() if k not in _NOT_IN_KEY}
-    blob = json.dumps([CACHE_VERSION, model_key, annotation_digest, hand_model_key, crop_px, fields])
+    crops = [astuple(j) for j in TEST_TIME_CROPS[:cfg.crops]]  # which crops, not only how many
+    blob = json.dumps([CACHE_VERSION, model_key, annotation_digest, hand_model_key, crop_px, fields, crops])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

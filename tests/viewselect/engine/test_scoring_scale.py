@@ -37,18 +37,28 @@ def test_rank_config_rejects_bad_chunk_rows():
         RankConfig(chunk_rows=0)
 
 
-@pytest.mark.parametrize("crops", [1, 9])
-def test_rank_config_needs_two_to_eight_crops(crops):
-    with pytest.raises(HandflowError, match="crops must be between 2 and 8"):
+@pytest.mark.parametrize("crops", [1, 6])
+def test_rank_config_needs_two_to_five_crops(crops):
+    with pytest.raises(HandflowError, match="crops must be between 2 and 5"):
         RankConfig(crops=crops)
 
 
 def test_the_crop_count_is_part_of_the_cache_key():
     from viewselect.engine.viewcache import cache_key
 
-    keys = {cache_key("m", "d", "h", 128, RankConfig(crops=c)) for c in (2, 4, 8)}
+    keys = {cache_key("m", "d", "h", 128, RankConfig(crops=c)) for c in (2, 4, 5)}
     assert len(keys) == 3
     assert cache_key("m", "d", "h", 128, RankConfig(chunk_rows=7)) == cache_key("m", "d", "h", 128, RankConfig())
+
+
+def test_the_crop_set_is_part_of_the_cache_key(monkeypatch):
+    """Another set of test-time crops of the same count gives another key (a cache of the former set is not read)."""
+    import viewselect.engine.viewcache as vc
+    from handflow.geometry.recrop import CropJitter
+
+    before = vc.cache_key("m", "d", "h", 128, RankConfig())
+    monkeypatch.setattr(vc, "TEST_TIME_CROPS", (CropJitter(),) + (CropJitter(1.12),) * 4)
+    assert vc.cache_key("m", "d", "h", 128, RankConfig()) != before
 
 
 def test_evaluate_batch_does_not_depend_on_chunking(tiny_data_root, tiny_model):
