@@ -20,7 +20,9 @@ valid 2D joints (the release's boxes come from its annotation tool), ``hand_type
 ``interacting`` with ``hand_type_valid = 1`` when more than 30 joints are valid (``DATASET.md``'s rule).
 
 Splits and ids: ``test`` holds ``Capture0`` (4 sequences) and ``Capture1`` (3), all seen by the
-same 140-camera dome (:func:`handflow.synth.rig.dome_rig`), every camera rendering every frame;
+same 140-camera dome (:func:`handflow.synth.rig.dome_rig`), every camera rendering every frame
+(``test_sequences`` < 7 keeps the first N in that order, e.g. 1: ``Capture0/0001_touch_fingertips``
+alone; a capture left with no sequence is not written);
 ``train`` holds ``Capture2 … Capture{1+train_captures}``, each a new subject on its own random rig
 (:func:`handflow.synth.rig.random_rig`), each frame rendered by ``train_cameras_per_frame`` random
 cameras of that rig; ``val`` holds one more capture built like a training capture. Capture numbers
@@ -56,7 +58,7 @@ import torch
 from PIL import Image
 
 from handflow.cache import cache_dir
-from handflow.config import load_config, to_dict
+from handflow.config import from_dict, load_config, to_dict
 from handflow.data.raster import VISIBILITY_TOL_MM, rasterize, visibility
 from handflow.errors import HandflowError
 from handflow.geometry.camera import Camera
@@ -81,7 +83,8 @@ class SynthConfig:
     image_height: int = 256  # InterHand2.6M's 512 halved
     image_width: int = 168  # InterHand2.6M's 334 halved (rounded up to an even number)
     test_cameras: int = 140  # cameras of the test dome
-    test_frames: int = 20  # frames per test sequence (7 sequences)
+    test_frames: int = 20  # frames per test sequence
+    test_sequences: int = 7  # the first N test motions (Capture0's 4, then Capture1's 3), 1..7
     train_captures: int = 12
     train_sequences: int = 4  # per training capture
     train_frames: int = 20  # per training sequence
@@ -103,6 +106,9 @@ class SynthConfig:
         for name in ("train_captures", "train_sequences", "train_frames", "val_sequences"):
             if getattr(self, name) < 0:
                 raise HandflowError(f"synth config: {name} must be >= 0, got {getattr(self, name)}")
+        n_motions = sum(len(v) for v in motions.TEST_SEQUENCES.values())
+        if not 1 <= self.test_sequences <= n_motions:
+            raise HandflowError(f"synth config: test_sequences must be in 1..{n_motions}, got {self.test_sequences}")
         if not 1 <= self.jpeg_quality <= 100:
             raise HandflowError(f"synth config: jpeg_quality must be in 1..100, got {self.jpeg_quality}")
         if self.train_cameras_per_frame > self.train_rig_cameras or self.val_cameras_per_frame > self.train_rig_cameras:
@@ -145,11 +151,20 @@ def ensure_default_data(cfg: SynthConfig | None = None) -> Path:
             old = json.loads(manifest.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             old = {}
-        if (old.get("version") == SYNTH_VERSION and old.get("config") == to_dict(cfg)
+        if (old.get("version") == SYNTH_VERSION and _same_config(old.get("config"), cfg)
                 and old.get("mano") == mano_digests(cfg.mano_dir)):
             return root
         return synthesize(cfg, root, overwrite=True)
     return synthesize(cfg, root, overwrite=root.exists())
+
+
+def _same_config(recorded, cfg: SynthConfig) -> bool:
+    """A manifest's recorded config equals ``cfg``; a key it lacks (written before the knob existed)
+    counts as that knob's default, which is what the generator did then."""
+    try:
+        return from_dict(SynthConfig, recorded) == cfg
+    except HandflowError:
+        return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,12 +352,14 @@ def _render_capture(writer: SplitWriter, hand_model, cfg: SynthConfig, capture: 
 
 def render_test_split(writer: SplitWriter, hand_model, cfg: SynthConfig, rig: Rig,
                       image_hw: dict[str, tuple[int, int]] | None = None, desc: str = "synth test") -> None:
-    """The seven test sequences (:data:`motions.TEST_SEQUENCES`, ``cfg.test_frames`` frames each, the test
-    subjects of ``cfg.seed``) seen by every camera of ``rig``, into ``writer``."""
+    """The first ``cfg.test_sequences`` test sequences (:data:`motions.TEST_SEQUENCES`, ``cfg.test_frames``
+    frames each, the test subjects of ``cfg.seed``) seen by every camera of ``rig``, into ``writer``."""
     with torch.no_grad():
         n_verts = hand_model.mesh_from_mano(torch.zeros(1, 2, 48), torch.zeros(1, 2, 10),
                                             torch.zeros(1, 2, 3)).shape[2]
-    for capture, names in motions.TEST_SEQUENCES.items():
+    kept = [(c, n) for c, names in motions.TEST_SEQUENCES.items() for n in names][:cfg.test_sequences]
+    for capture in dict.fromkeys(c for c, _ in kept):  # in order, each once
+        names = [n for c, n in kept if c == capture]
         subject = make_subject(np.random.default_rng([cfg.seed, 11, capture]), n_verts)
         seqs = []
         for name in names:

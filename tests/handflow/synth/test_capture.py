@@ -1,5 +1,6 @@
 """Synthetic capture: determinism, motions, visibility with the hand model, config, atomicity, overlay."""
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -98,10 +99,29 @@ def test_config_files_and_default_root(tmp_path, monkeypatch):
     stamp = (troot / MANIFEST).stat().st_mtime_ns
     assert ensure_default_data(tiny) == troot and (troot / MANIFEST).stat().st_mtime_ns == stamp
     m = json.loads((troot / MANIFEST).read_text())
+    del m["config"]["test_sequences"]  # a manifest from before the knob: it rendered all 7, the default
+    (troot / MANIFEST).write_text(json.dumps(m))
+    stamp = (troot / MANIFEST).stat().st_mtime_ns
+    assert ensure_default_data(tiny) == troot and (troot / MANIFEST).stat().st_mtime_ns == stamp
     m["mano"] = {"MANO_RIGHT.pkl": "0000"}
     (troot / MANIFEST).write_text(json.dumps(m))
     assert ensure_default_data(tiny) == troot
     assert json.loads((troot / MANIFEST).read_text())["mano"] == synth_mod.mano_digests()
+
+
+def test_first_test_sequences_alone_same_bytes(tiny_data_root, tmp_path):
+    """``test_sequences = N`` writes the first N test motions, each byte for byte as in the full capture."""
+    cfg = dataclasses.replace(load_synth_config(TINY), test_sequences=1, train_captures=0, val_sequences=0)
+    assert default_data_root(cfg) != default_data_root(load_synth_config(TINY))  # part of the config's digest
+    root = synthesize(cfg, tmp_path / "one")
+    ds = InterHandDataset(root, "test", crop_px=32)
+    assert {c: list(s) for c, s in ds.available().items()} == {0: ["0001_touch_fingertips"]}
+    one = {k: v for k, v in _digests(root).items() if k.startswith("images/")}
+    full = _digests(tiny_data_root)
+    assert len(one) == 16 and all(full[k] == v for k, v in one.items())  # 8 cameras x 2 frames
+    for bad in (0, 8):
+        with pytest.raises(HandflowError, match="test_sequences must be in 1..7"):
+            SynthConfig(test_sequences=bad)
 
 
 def test_test_sequences_interact_smoothly(hand_model):
