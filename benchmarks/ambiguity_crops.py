@@ -2,6 +2,7 @@
 
     python -m benchmarks.ambiguity_crops dump crops.npz [MODEL]     # every test image, ~20 min on 2 quiet cores
     python -m benchmarks.ambiguity_crops score crops.npz            # the table of reports/ambiguity.md
+    python -m benchmarks.ambiguity_crops halves crops.npz           # its Spearman columns on odd / even frames
 
 ``dump`` runs the shipped model (seed-free: modes only) on every image of the default capture's test split
 under each crop of :data:`CANDIDATES` (the former 8-crop set of ``rank``, which holds
@@ -96,15 +97,15 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float((rx * ry).sum() / np.sqrt((rx * rx).sum() * (ry * ry).sum()))
 
 
-def table(path: str, subsets: dict[str, list[int]] = SUBSETS) -> list[dict]:
+def table(path, subsets: dict[str, list[int]] = SUBSETS) -> list[dict]:
     """One row per (subset, spread alignment): ``crops``, ``spread`` ("rr" or "global"), ``rho_global``,
     ``best_global``, ``worst_global``, ``rho_rr``, ``best_rr``, ``worst_rr`` (ratios to the average camera's
-    regret) and ``occluded_vs_visible``; see the module docstring."""
+    regret) and ``occluded_vs_visible``; see the module docstring. ``path``: a dump, or its arrays as a dict."""
     import pandas as pd
 
     from handflow.metrics import joint_sample_std, mpjpe, sample_std
 
-    d = np.load(path)
+    d = path if isinstance(path, dict) else np.load(path)
     modes, gt, valid = (torch.from_numpy(d[k]) for k in ("modes", "gt", "valid"))
     vis = torch.from_numpy(d["visible"]).bool() & valid.bool()
     occ = ~torch.from_numpy(d["visible"]).bool() & valid.bool()
@@ -148,7 +149,22 @@ def score(path: str) -> None:
               f"| {r['occluded_vs_visible']:.2f} |")
 
 
+def halves(path: str) -> None:
+    """The Spearman columns of :func:`score` on odd and on even frames of each sequence separately: does a
+    subset's order hold on both halves of the frames, or is it noise of one?"""
+    d = dict(np.load(path))
+    order = {f: i for i, f in enumerate(sorted(set(d["frame"].tolist())))}
+    n = len(d["frame"])
+    for half in (0, 1):
+        sel = np.array([order[f] % 2 == half for f in d["frame"].tolist()])
+        part = {k: (v[sel] if v.ndim and len(v) == n else v) for k, v in d.items()}
+        print(f"frames with even index = {half == 0}: {int(sel.sum())} images")
+        for r in table(part):
+            if r["spread"] == "rr":
+                print(f"| {r['subset']} | Global ρ {r['rho_global']:+.3f} | RR ρ {r['rho_rr']:+.3f} |")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) < 3 or sys.argv[1] not in ("dump", "score"):
-        raise SystemExit(__doc__.strip().splitlines()[0] + "\nusage: python -m benchmarks.ambiguity_crops dump|score FILE.npz [MODEL]")
-    dump(*sys.argv[2:]) if sys.argv[1] == "dump" else score(sys.argv[2])
+    if len(sys.argv) < 3 or sys.argv[1] not in ("dump", "score", "halves"):
+        raise SystemExit(__doc__.strip().splitlines()[0] + "\nusage: python -m benchmarks.ambiguity_crops dump|score|halves FILE.npz [MODEL]")
+    {"dump": lambda: dump(*sys.argv[2:]), "score": lambda: score(sys.argv[2]), "halves": lambda: halves(sys.argv[2])}[sys.argv[1]]()
