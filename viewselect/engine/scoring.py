@@ -124,7 +124,8 @@ def evaluate_batch(model: PoseModel, views: list[dict], cfg: RankConfig) -> list
     groups = GroupedSpread(B, group_bounds(len(crops)), device)
     groups.add(0, B, 0, align(modes, RANKED_ALIGNMENT))
     group_std = groups.std()  # (B, G)
-    std = {a: sample_std(modes, a) for a in ALIGNMENTS}  # {a: (B,)}
+    # the ranked spread from the groups' statistics (merged, not recomputed); the others directly
+    std = {a: groups.total_std() if a == RANKED_ALIGNMENT else sample_std(modes, a) for a in ALIGNMENTS}  # {a: (B,)}
     R = torch.cat([v["R"] for v in views]).to(device)
     campos = torch.cat([v["campos_mm"] for v in views]).to(device)
     mode_w = joints_to_world(mode_cam, R, campos)  # (B,42,3) mm
