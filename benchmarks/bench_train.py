@@ -23,6 +23,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import torch
 
@@ -45,19 +46,12 @@ def run(repeats: int = 5) -> dict:
     cfg = load_train_config(REPO / "configs" / "default.toml")
     B = cfg.optim.batch_size
     with tempfile.TemporaryDirectory() as tmp:
-        old = os.environ.get("VIEWSELECT_CACHE")
-        os.environ["VIEWSELECT_CACHE"] = tmp
-        try:
+        with mock.patch.dict(os.environ, VIEWSELECT_CACHE=tmp):  # the user's cache is left alone
             root = synthesize(load_synth_config(REPO / "configs" / "synth" / "tiny.toml"), Path(tmp) / "tiny")
             hm = HandModel.from_dir(default_mano_dir())
             t0 = time.perf_counter()
             data = preload_split(root, "train", cfg.model.crop_px, hm)
             preload_s = time.perf_counter() - t0
-        finally:
-            if old is None:
-                os.environ.pop("VIEWSELECT_CACHE")
-            else:
-                os.environ["VIEWSELECT_CACHE"] = old
         torch.manual_seed(0)
         model = build_model(cfg.model, hm)
         model.set_y_normalization(data["y"].mean(0), data["y"].std(0) + 1e-3)
@@ -93,17 +87,11 @@ def run(repeats: int = 5) -> dict:
         model.encoder.requires_grad_(False)
         model.encoder.eval()
         heads_opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
-        os.environ["VIEWSELECT_CACHE"] = tmp
-        try:
+        with mock.patch.dict(os.environ, VIEWSELECT_CACHE=tmp):
             store = open_split(root, "train", cfg.model.crop_px, hm)
             t0 = time.perf_counter()
             feats = _frozen_features(model, store, cfg, torch.device("cpu"))
             features_s = time.perf_counter() - t0
-        finally:
-            if old is None:
-                os.environ.pop("VIEWSELECT_CACHE")
-            else:
-                os.environ["VIEWSELECT_CACHE"] = old
         sidx = idx % len(store)
 
         def frozen(read_features: bool):
