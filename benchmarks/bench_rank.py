@@ -153,7 +153,7 @@ What limits it: arithmetic, not overhead. Per image the encoder is {f['encoder_g
 the whole of rank {f['rank_gflop_per_image']:.2f} GFLOP (the flow's 4 steps x 2 residual blocks of hidden 256 on
 {f['samples_per_image'] + 1} rows per image), so at equal arithmetic efficiency the ratio cannot exceed {bound:.2f}. Profile of one batch (top self CPU): {prof}. Stages per image:
 encoder {f['encoder_ms_per_image']:.2f} ms, flow {f['flow_ms_per_image']:.2f} ms, lifting {f['lift_ms_per_image']:.2f} ms,
-rest (noise, statistics, MPJPE) {f['rest_ms_per_image']:.2f} ms.
+rest (the re-crops' encoder passes and lifting, noise, statistics, MPJPE) {f['rest_ms_per_image']:.2f} ms.
 
 Further cuts: the flow's GEMMs in bfloat16 (this CPU has AVX512-BF16; it ranks with τ below 0.99
 against float32 at the default count — `benchmarks samples` — so it is not the default), or a GPU,
