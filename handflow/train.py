@@ -173,8 +173,7 @@ def _targets(data, idx: torch.Tensor, device, mode_index: torch.Tensor | None = 
     use for the whole run (:func:`_fix_mode_annotations`); ``None`` = the ground truth.
     """
     multi = "ann_y" in (data.columns if isinstance(data, CropStore) else data)
-    cols = _BATCH_COLUMNS[1:] if features is not None else _BATCH_COLUMNS
-    cols = cols + (_ANN_COLUMNS if multi else ())
+    cols = tuple(c for c in _BATCH_COLUMNS if features is None or c != "image") + (_ANN_COLUMNS if multi else ())
     b = data.rows(idx, cols) if isinstance(data, CropStore) else {k: data[k][idx] for k in cols}
     b = {k: v.to(device) for k, v in b.items()}
     images = features.rows(idx)["ctx"].to(device) if features is not None else b["image"].float() / 255.0

@@ -235,18 +235,18 @@ def evaluate_views(model: PoseModel, model_key: str, dataset: InterHandDataset, 
         ahead = max(1, math.ceil(cfg.batch_images / max(1, len(todo[0][3])))) if todo else 1
         loads = Prefetch(lambda job: dataset.load_view(*job), todo, ahead)
         for i, (capture, seq, cam, frames) in enumerate(todo):
+            reason = None  # why this view cannot be scored, if it cannot
             try:
                 view = loads.result(i)  # = dataset.load_view(capture, seq, cam, frames)
-            except NoReadableImage as err:  # raised only with skip_bad_images: skip the view, report it
+                if not bool(view["joint_valid"].any()):
+                    # a camera that never sees the hands (every joint outside its image, or unannotated, in
+                    # every frame) has no MPJPE to rank by: left out and listed, like an unreadable view
+                    reason = f"no annotated joint inside the image in any of its {len(view['frame'])} frame(s)"
+            except NoReadableImage as err:  # raised only with skip_bad_images
                 if skipped_views is None:
                     raise
-                skipped_views.append(SkippedView(capture, seq, cam, str(err)))
-                progress.advance(task, 1)
-                view = None
-            if view is not None and not bool(view["joint_valid"].any()):
-                # a camera that never sees the hands (every joint outside its image, or unannotated, in every
-                # frame) has no MPJPE to rank by: left out and listed, like an unreadable view
-                reason = f"no annotated joint inside the image in any of its {len(view['frame'])} frame(s)"
+                reason = str(err)
+            if reason is not None:
                 if skipped_views is None:
                     raise HandflowError(f"Capture{capture}/{seq} cam{cam}: {reason}; it cannot be scored")
                 skipped_views.append(SkippedView(capture, seq, cam, reason))
