@@ -3,6 +3,7 @@
     python -m benchmarks.ambiguity_crops dump crops.npz [MODEL]     # every test image, ~20 min on 2 quiet cores
     python -m benchmarks.ambiguity_crops score crops.npz            # the table of reports/ambiguity.md
     python -m benchmarks.ambiguity_crops halves crops.npz           # its Spearman columns on odd / even frames
+    python -m benchmarks.ambiguity_crops pool crops.npz other.npz   # pooled heads: both dumps' modes together
 
 ``dump`` runs the shipped model (seed-free: modes only) on every image of the default capture's test split
 under each crop of :data:`CANDIDATES` (the former 8-crop set of ``rank``, which holds
@@ -164,7 +165,41 @@ def halves(path: str) -> None:
                 print(f"| {r['subset']} | Global ρ {r['rho_global']:+.3f} | RR ρ {r['rho_rr']:+.3f} |")
 
 
+def pooled(path: str, other: str) -> dict:
+    """Two dumps of the same images by two models (two flow heads on one frozen encoder, say) as one dump
+    whose crops are ``path``'s then ``other``'s: a subset across both is a spread pooled over the heads. The
+    error stays ``path``'s plain crop's mode's, the model ``rank`` would report."""
+    a, b = dict(np.load(path)), dict(np.load(other))
+    for k in ("gt", "valid", "sequence", "camera", "frame"):
+        if not np.array_equal(a[k], b[k]):
+            raise SystemExit(f"{other}: its {k} differs from {path}'s: not dumps of the same images")
+    return {**a, "modes": np.concatenate([a["modes"], b["modes"]], axis=1)}
+
+
+def pool(path: str, other: str) -> None:
+    n = len(CANDIDATES)
+    rank_set = [CANDIDATES.index(j) for j in TEST_TIME_CROPS]
+    subsets = {
+        "first head, rank's 5 crops": rank_set,
+        "second head, rank's 5 crops (error: first head's)": [n + i for i in rank_set],
+        "both heads, plain crop (2 modes)": [0, n],
+        "both heads, rank's 5 crops (10 modes)": rank_set + [n + i for i in rank_set],
+    }
+    d = pooled(path, other)
+    print(f"{len(d['camera'])} images; heads {d['model']} and {np.load(other)['model']}; error: the first head's plain crop")
+    print("| modes | count | spread after | Global ρ | best ÷ avg | worst ÷ avg | RR ρ | best ÷ avg | worst ÷ avg "
+          "| occluded ÷ visible |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in table(d, subsets):
+        print(f"| {r['subset']} | {r['crops']} | {r['spread']} | {r['rho_global']:+.3f} | {r['best_global']:.2f} "
+              f"| {r['worst_global']:.2f} | {r['rho_rr']:+.3f} | {r['best_rr']:.2f} | {r['worst_rr']:.2f} "
+              f"| {r['occluded_vs_visible']:.2f} |")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) < 3 or sys.argv[1] not in ("dump", "score", "halves"):
-        raise SystemExit(__doc__.strip().splitlines()[0] + "\nusage: python -m benchmarks.ambiguity_crops dump|score|halves FILE.npz [MODEL]")
-    {"dump": lambda: dump(*sys.argv[2:]), "score": lambda: score(sys.argv[2]), "halves": lambda: halves(sys.argv[2])}[sys.argv[1]]()
+    commands = {"dump": lambda: dump(*sys.argv[2:]), "score": lambda: score(sys.argv[2]),
+                "halves": lambda: halves(sys.argv[2]), "pool": lambda: pool(sys.argv[2], sys.argv[3])}
+    if len(sys.argv) < 3 + (sys.argv[1:2] == ["pool"]) or sys.argv[1] not in commands:
+        raise SystemExit(__doc__.strip().splitlines()[0] + "\nusage: python -m benchmarks.ambiguity_crops "
+                         "dump|score|halves FILE.npz [MODEL] | pool FILE.npz OTHER.npz")
+    commands[sys.argv[1]]()

@@ -57,3 +57,31 @@ def test_occluded_over_visible_articulation_spread(tmp_path):
     np.savez(tmp_path / "e.npz", **d)
     r = table(str(tmp_path / "e.npz"), {"all": [0, 1, 2]})[0]
     assert r["occluded_vs_visible"] == pytest.approx(5 / (2 * 35 / 37), rel=1e-5)
+
+
+def test_pooled_heads_spread_across_dumps_and_keep_the_first_heads_error(tmp_path):
+    """Head A predicts the same pose on every crop (no spread of its own); head B's third crop scales it by
+    1 + 0.2 k on camera k. Pooled, A's plain crop and B's third crop spread more with k, and the error (A's
+    plain crop against the pose scaled by 1 + 0.05 k) grows with k too: a perfect ranking."""
+    from benchmarks.ambiguity_crops import pooled
+
+    _dump(tmp_path / "b.npz")
+    a = dict(np.load(tmp_path / "b.npz"))
+    a["modes"] = np.broadcast_to(a["modes"][:, :1], a["modes"].shape).copy()  # every crop = the pose
+    np.savez(tmp_path / "a.npz", **a)
+    d = pooled(str(tmp_path / "a.npz"), str(tmp_path / "b.npz"))
+    assert d["modes"].shape[1] == 6
+    np.testing.assert_array_equal(d["modes"][:, 0], a["modes"][:, 0])
+    both = table(d, {"A0 + B2": [0, 5]})[0]
+    assert both["rho_global"] == pytest.approx(1.0) and both["rho_rr"] == pytest.approx(1.0)
+
+
+def test_pooled_refuses_dumps_of_different_images(tmp_path):
+    from benchmarks.ambiguity_crops import pooled
+
+    _dump(tmp_path / "a.npz")
+    b = dict(np.load(tmp_path / "a.npz"))
+    b["camera"] = b["camera"][::-1].copy()
+    np.savez(tmp_path / "b.npz", **b)
+    with pytest.raises(SystemExit, match="camera differs"):
+        pooled(str(tmp_path / "a.npz"), str(tmp_path / "b.npz"))
