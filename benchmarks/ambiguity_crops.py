@@ -3,7 +3,7 @@
     python -m benchmarks.ambiguity_crops dump crops.npz [MODEL]     # every test image, ~20 min on 2 quiet cores
     python -m benchmarks.ambiguity_crops score crops.npz            # the table of reports/ambiguity.md
     python -m benchmarks.ambiguity_crops halves crops.npz           # its Spearman columns on odd / even frames
-    python -m benchmarks.ambiguity_crops pool crops.npz other.npz   # pooled heads: both dumps' modes together
+    python -m benchmarks.ambiguity_crops pool crops.npz b.npz [c.npz ...]  # pooled heads: the dumps' modes together
 
 ``dump`` runs the shipped model (seed-free: modes only) on every image of the default capture's test split
 under each crop of :data:`CANDIDATES` (the former 8-crop set of ``rank``, which holds
@@ -150,56 +150,66 @@ def score(path: str) -> None:
               f"| {r['occluded_vs_visible']:.2f} |")
 
 
+def _halves(d: dict) -> list[dict]:
+    """``d`` split by frames: even-index frames of each sequence, then odd-index ones."""
+    order = {f: i for i, f in enumerate(sorted(set(d["frame"].tolist())))}
+    n = len(d["frame"])
+    parts = []
+    for half in (0, 1):
+        sel = np.array([order[f] % 2 == half for f in d["frame"].tolist()])
+        parts.append({k: (v[sel] if v.ndim and len(v) == n else v) for k, v in d.items()})
+    return parts
+
+
 def halves(path: str) -> None:
     """The Spearman columns of :func:`score` on odd and on even frames of each sequence separately: does a
     subset's order hold on both halves of the frames, or is it noise of one?"""
-    d = dict(np.load(path))
-    order = {f: i for i, f in enumerate(sorted(set(d["frame"].tolist())))}
-    n = len(d["frame"])
-    for half in (0, 1):
-        sel = np.array([order[f] % 2 == half for f in d["frame"].tolist()])
-        part = {k: (v[sel] if v.ndim and len(v) == n else v) for k, v in d.items()}
-        print(f"frames with even index = {half == 0}: {int(sel.sum())} images")
+    for half, part in enumerate(_halves(dict(np.load(path)))):
+        print(f"frames with even index = {half == 0}: {len(part['frame'])} images")
         for r in table(part):
             if r["spread"] == "rr":
                 print(f"| {r['subset']} | Global ρ {r['rho_global']:+.3f} | RR ρ {r['rho_rr']:+.3f} |")
 
 
-def pooled(path: str, other: str) -> dict:
-    """Two dumps of the same images by two models (two flow heads on one frozen encoder, say) as one dump
-    whose crops are ``path``'s then ``other``'s: a subset across both is a spread pooled over the heads. The
-    error stays ``path``'s plain crop's mode's, the model ``rank`` would report."""
-    a, b = dict(np.load(path)), dict(np.load(other))
-    for k in ("gt", "valid", "sequence", "camera", "frame"):
-        if not np.array_equal(a[k], b[k]):
-            raise SystemExit(f"{other}: its {k} differs from {path}'s: not dumps of the same images")
-    return {**a, "modes": np.concatenate([a["modes"], b["modes"]], axis=1)}
+def pooled(path: str, *others: str) -> dict:
+    """Dumps of the same images by several models (flow heads on one frozen encoder, say) as one dump whose
+    crops are ``path``'s, then each of ``others``'s: a subset across them is a spread pooled over the heads.
+    The error stays ``path``'s plain crop's mode's, the model ``rank`` would report."""
+    a = dict(np.load(path))
+    modes = [a["modes"]]
+    for other in others:
+        b = np.load(other)
+        for k in ("gt", "valid", "sequence", "camera", "frame"):
+            if not np.array_equal(a[k], b[k]):
+                raise SystemExit(f"{other}: its {k} differs from {path}'s: not dumps of the same images")
+        modes.append(b["modes"])
+    return {**a, "modes": np.concatenate(modes, axis=1)}
 
 
-def pool(path: str, other: str) -> None:
-    n = len(CANDIDATES)
+def pool(path: str, *others: str) -> None:
+    n, heads = len(CANDIDATES), 1 + len(others)
     rank_set = [CANDIDATES.index(j) for j in TEST_TIME_CROPS]
-    subsets = {
-        "first head, rank's 5 crops": rank_set,
-        "second head, rank's 5 crops (error: first head's)": [n + i for i in rank_set],
-        "both heads, plain crop (2 modes)": [0, n],
-        "both heads, rank's 5 crops (10 modes)": rank_set + [n + i for i in rank_set],
-    }
-    d = pooled(path, other)
-    print(f"{len(d['camera'])} images; heads {d['model']} and {np.load(other)['model']}; error: the first head's plain crop")
+    subsets = {f"head {h + 1} alone, rank's 5 crops": [h * n + i for i in rank_set] for h in range(heads)}
+    subsets[f"{heads} heads, plain crop ({heads} modes)"] = [h * n for h in range(heads)]
+    subsets[f"{heads} heads, rank's 5 crops ({5 * heads} modes)"] = [h * n + i for h in range(heads) for i in rank_set]
+    d = pooled(path, *others)
+    print(f"{len(d['camera'])} images; heads " + ", ".join(f"{h + 1}: {np.load(p)['model']}" for h, p in
+          enumerate((path, *others))) + "; error: head 1's plain crop")
+    by_half = [table(part, subsets) for part in _halves(d)]
     print("| modes | count | spread after | Global ρ | best ÷ avg | worst ÷ avg | RR ρ | best ÷ avg | worst ÷ avg "
-          "| occluded ÷ visible |")
-    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for r in table(d, subsets):
+          "| occluded ÷ visible | Global ρ, even / odd frames | RR ρ, even / odd frames |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r, e, o in zip(table(d, subsets), *by_half):
         print(f"| {r['subset']} | {r['crops']} | {r['spread']} | {r['rho_global']:+.3f} | {r['best_global']:.2f} "
               f"| {r['worst_global']:.2f} | {r['rho_rr']:+.3f} | {r['best_rr']:.2f} | {r['worst_rr']:.2f} "
-              f"| {r['occluded_vs_visible']:.2f} |")
+              f"| {r['occluded_vs_visible']:.2f} | {e['rho_global']:+.3f} / {o['rho_global']:+.3f} "
+              f"| {e['rho_rr']:+.3f} / {o['rho_rr']:+.3f} |")
 
 
 if __name__ == "__main__":
     commands = {"dump": lambda: dump(*sys.argv[2:]), "score": lambda: score(sys.argv[2]),
-                "halves": lambda: halves(sys.argv[2]), "pool": lambda: pool(sys.argv[2], sys.argv[3])}
+                "halves": lambda: halves(sys.argv[2]), "pool": lambda: pool(*sys.argv[2:])}
     if len(sys.argv) < 3 + (sys.argv[1:2] == ["pool"]) or sys.argv[1] not in commands:
         raise SystemExit(__doc__.strip().splitlines()[0] + "\nusage: python -m benchmarks.ambiguity_crops "
-                         "dump|score|halves FILE.npz [MODEL] | pool FILE.npz OTHER.npz")
+                         "dump|score|halves FILE.npz [MODEL] | pool FILE.npz OTHER.npz [...]")
     commands[sys.argv[1]]()
