@@ -1,6 +1,6 @@
 """Which test-time crops should the ambiguity use? The camera ranking of every subset of a candidate set.
 
-    python -m benchmarks.ambiguity_crops dump crops.npz [MODEL]     # every test image, ~20 min on 2 quiet cores
+    python -m benchmarks.ambiguity_crops dump crops.npz [MODEL] [b.npz MODEL_B ...]  # every test image, ~10 min on 2 quiet cores
     python -m benchmarks.ambiguity_crops score crops.npz            # the table of reports/ambiguity.md
     python -m benchmarks.ambiguity_crops halves crops.npz           # its Spearman columns on odd / even frames
     python -m benchmarks.ambiguity_crops pool crops.npz b.npz [c.npz ...]  # pooled heads: the dumps' modes together
@@ -15,7 +15,9 @@ correlation over its cameras of the spread and the camera's MPJPE (mean over the
 best-ranked and worst-ranked camera's regret (its MPJPE above the sequence's best camera) as a ratio of the
 average camera's (each averaged over the sequences, then the ratio, as ``rank``'s summary), for Global and
 RR, plus the cost in encoder passes per image and the articulation spread (each joint's, each hand at its
-wrist) on occluded ÷ visible joints, pooled over images. The MPJPE is always the plain crop's mode's.
+wrist) on occluded ÷ visible joints, pooled over images, beside the same ratio of the plain crop's mode's
+error (what a spread that followed the error joint by joint would show). The MPJPE is always the plain crop's
+mode's.
 """
 
 from __future__ import annotations
@@ -55,7 +57,20 @@ SUBSETS = {
 }
 
 
-def dump(out: str, model_path: str = "viewselect/models/default.pt", batch: int = 128) -> None:
+def _encoder_key(model) -> str:
+    """Digest of what ``model.encode`` computes: two models with equal keys give the same image features."""
+    from handflow.checkpoint import weights_digest
+
+    state = {k: v for k, v in model.state_dict().items() if k.startswith(("encoder.", "img_mean", "img_std"))}
+    return weights_digest(state)
+
+
+def dump(*pairs: str, batch: int = 128) -> None:
+    """``dump OUT [MODEL] [OUT2 MODEL2 ...]``: one dump per model, the shipped model where ``MODEL`` is left out.
+
+    Heads on one frozen encoder (the same encoder weights and BatchNorm statistics, as the ``configs/recipe``
+    fine-tunes and fresh heads) share one encoder pass per crop: a dump of three such heads costs about one.
+    """
     from handflow.data.interhand import InterHandDataset
     from handflow.geometry.recrop import recrop
     from handflow.hand.model import HandModel
@@ -65,14 +80,24 @@ def dump(out: str, model_path: str = "viewselect/models/default.pt", batch: int 
     from handflow.synth.capture import ensure_default_data
     from handflow.synth.mano import default_mano_dir
 
+    if len(pairs) == 1:
+        pairs = (pairs[0], "viewselect/models/default.pt")
+    if len(pairs) % 2:
+        raise SystemExit("dump: give OUT.npz MODEL pairs (one OUT alone dumps the shipped model)")
+    outs, paths = pairs[0::2], pairs[1::2]
     hm = HandModel.from_dir(default_mano_dir())
-    model, _ = load_model(model_path, hm)
-    model.eval()
+    models = [load_model(p, hm)[0].eval() for p in paths]
+    keys = [_encoder_key(m) for m in models]
+    encoders = {k: models[keys.index(k)] for k in dict.fromkeys(keys)}  # first model of each distinct encoder
+    crop_px = {m.cfg.crop_px for m in models}
+    if len(crop_px) != 1:
+        raise SystemExit(f"dump: the models crop to different sizes {sorted(crop_px)}")
     root = ensure_default_data()
-    data = preload_split(root, "test", model.cfg.crop_px, hm)
-    items = InterHandDataset(root, "test", crop_px=model.cfg.crop_px).items
+    data = preload_split(root, "test", crop_px.pop(), hm)
+    items = InterHandDataset(root, "test", crop_px=models[0].cfg.crop_px).items
     N = len(data["image"])
-    modes = np.zeros((N, len(CANDIDATES), 42, 3), np.float32)
+    modes = np.zeros((len(models), N, len(CANDIDATES), 42, 3), np.float32)
+    print(f"{len(models)} models, {len(encoders)} distinct encoder(s)", flush=True)
     t0 = time.time()
     with torch.inference_mode():
         for a in range(0, N, batch):
@@ -81,15 +106,20 @@ def dump(out: str, model_path: str = "viewselect/models/default.pt", batch: int 
             zero = img.new_zeros(len(img), 1, Y_DIM)
             for c, jitter in enumerate(CANDIDATES):
                 im, Kc = recrop(img, K, jitter)
-                modes[a:a + batch, c] = model.predict_joints(model.encode(im), Kc, zero)[:, 0].numpy()
+                ctx = {k: enc.encode(im) for k, enc in encoders.items()}
+                for h, model in enumerate(models):
+                    modes[h, a:a + batch, c] = model.predict_joints(ctx[keys[h]], Kc, zero)[:, 0].numpy()
             if a % (batch * 10) == 0:
                 print(f"{a}/{N} images, {time.time() - t0:.0f} s", flush=True)
-    np.savez(out, modes=modes, gt=data["joints_cam_mm"].numpy(), valid=data["joint_valid"].numpy(),
-             visible=data["joint_visible"].numpy(),
-             sequence=np.array([f"Capture{it['capture']}/{it['seq']}" for it in items]),
-             camera=np.array([str(it["camera"]) for it in items]), frame=np.array([int(it["frame"]) for it in items]),
-             crops=np.array([[j.zoom, j.dx, j.dy] for j in CANDIDATES]), model=model_path)
-    print(f"wrote {out}: {N} images x {len(CANDIDATES)} crops in {time.time() - t0:.0f} s")
+    for h, (out, path) in enumerate(zip(outs, paths)):
+        np.savez(out, modes=modes[h], gt=data["joints_cam_mm"].numpy(), valid=data["joint_valid"].numpy(),
+                 visible=data["joint_visible"].numpy(),
+                 sequence=np.array([f"Capture{it['capture']}/{it['seq']}" for it in items]),
+                 camera=np.array([str(it["camera"]) for it in items]),
+                 frame=np.array([int(it["frame"]) for it in items]),
+                 crops=np.array([[j.zoom, j.dx, j.dy] for j in CANDIDATES]), model=path)
+        print(f"wrote {out}: {N} images x {len(CANDIDATES)} crops of {path}")
+    print(f"{len(models)} models in {time.time() - t0:.0f} s")
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:
@@ -101,16 +131,20 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
 def table(path, subsets: dict[str, list[int]] = SUBSETS) -> list[dict]:
     """One row per (subset, spread alignment): ``crops``, ``spread`` ("rr" or "global"), ``rho_global``,
     ``best_global``, ``worst_global``, ``rho_rr``, ``best_rr``, ``worst_rr`` (ratios to the average camera's
-    regret) and ``occluded_vs_visible``; see the module docstring. ``path``: a dump, or its arrays as a dict."""
+    regret), ``occluded_vs_visible`` and ``error_occluded_vs_visible`` (the same ratio of the plain crop's
+    mode's per-joint error, each hand at its wrist: what a spread that matched the error would show); see the
+    module docstring. ``path``: a dump, or its arrays as a dict."""
     import pandas as pd
 
-    from handflow.metrics import joint_sample_std, mpjpe, sample_std
+    from handflow.metrics import align, joint_sample_std, mpjpe, sample_std
 
     d = path if isinstance(path, dict) else np.load(path)
     modes, gt, valid = (torch.from_numpy(d[k]) for k in ("modes", "gt", "valid"))
     vis = torch.from_numpy(d["visible"]).bool() & valid.bool()
     occ = ~torch.from_numpy(d["visible"]).bool() & valid.bool()
     err = {a: mpjpe(modes[:, 0], gt, valid, a).numpy() for a in ("global", "rr")}
+    joint_err = torch.linalg.vector_norm(align(modes[:, 0], "rr") - align(gt, "rr"), dim=-1)  # (N, 42) mm
+    err_occ_vis = float(joint_err[occ].mean() / joint_err[vis].mean()) if occ.any() and vis.any() else float("nan")
     base = pd.DataFrame({"sequence": d["sequence"], "camera": d["camera"], "global": err["global"], "rr": err["rr"]})
     rows = []
     for name, subset in subsets.items():
@@ -120,7 +154,8 @@ def table(path, subsets: dict[str, list[int]] = SUBSETS) -> list[dict]:
         for spread_alignment in ("rr", "global"):
             df = base.assign(spread=sample_std(m, spread_alignment).numpy())
             cams = df.groupby(["sequence", "camera"]).mean(numeric_only=True).reset_index()
-            row = {"subset": name, "crops": len(subset), "spread": spread_alignment, "occluded_vs_visible": occ_vis}
+            row = {"subset": name, "crops": len(subset), "spread": spread_alignment, "occluded_vs_visible": occ_vis,
+                   "error_occluded_vs_visible": err_occ_vis}
             for e in ("global", "rr"):
                 rho, best, worst, avg = [], [], [], []
                 for _, g in cams.groupby("sequence"):
@@ -141,10 +176,13 @@ def table(path, subsets: dict[str, list[int]] = SUBSETS) -> list[dict]:
 def score(path: str) -> None:
     d = np.load(path)
     print(f"{len(d['camera'])} images x {d['modes'].shape[1]} crops, model {d['model']}")
+    rows = table(path)
+    print(f"the plain crop's mode's per-joint error (each hand at its wrist), occluded ÷ visible joints: "
+          f"{rows[0]['error_occluded_vs_visible']:.2f}")
     print("| crops | passes/image | spread after | Global ρ | best ÷ avg | worst ÷ avg | RR ρ | best ÷ avg | worst ÷ avg "
           "| occluded ÷ visible |")
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for r in table(path):
+    for r in rows:
         print(f"| {r['subset']} | {r['crops']} | {r['spread']} | {r['rho_global']:+.3f} | {r['best_global']:.2f} "
               f"| {r['worst_global']:.2f} | {r['rho_rr']:+.3f} | {r['best_rr']:.2f} | {r['worst_rr']:.2f} "
               f"| {r['occluded_vs_visible']:.2f} |")
@@ -196,10 +234,13 @@ def pool(path: str, *others: str) -> None:
     print(f"{len(d['camera'])} images; heads " + ", ".join(f"{h + 1}: {np.load(p)['model']}" for h, p in
           enumerate((path, *others))) + "; error: head 1's plain crop")
     by_half = [table(part, subsets) for part in _halves(d)]
+    rows = table(d, subsets)
+    print(f"head 1's plain-crop per-joint error (each hand at its wrist), occluded ÷ visible joints: "
+          f"{rows[0]['error_occluded_vs_visible']:.2f}")
     print("| modes | count | spread after | Global ρ | best ÷ avg | worst ÷ avg | RR ρ | best ÷ avg | worst ÷ avg "
           "| occluded ÷ visible | Global ρ, even / odd frames | RR ρ, even / odd frames |")
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for r, e, o in zip(table(d, subsets), *by_half):
+    for r, e, o in zip(rows, *by_half):
         print(f"| {r['subset']} | {r['crops']} | {r['spread']} | {r['rho_global']:+.3f} | {r['best_global']:.2f} "
               f"| {r['worst_global']:.2f} | {r['rho_rr']:+.3f} | {r['best_rr']:.2f} | {r['worst_rr']:.2f} "
               f"| {r['occluded_vs_visible']:.2f} | {e['rho_global']:+.3f} / {o['rho_global']:+.3f} "
@@ -211,5 +252,5 @@ if __name__ == "__main__":
                 "halves": lambda: halves(sys.argv[2]), "pool": lambda: pool(*sys.argv[2:])}
     if len(sys.argv) < 3 + (sys.argv[1:2] == ["pool"]) or sys.argv[1] not in commands:
         raise SystemExit(__doc__.strip().splitlines()[0] + "\nusage: python -m benchmarks.ambiguity_crops "
-                         "dump|score|halves FILE.npz [MODEL] | pool FILE.npz OTHER.npz [...]")
+                         "dump FILE.npz [MODEL] [FILE2.npz MODEL2 ...] | score|halves FILE.npz | pool FILE.npz OTHER.npz [...]")
     commands[sys.argv[1]]()

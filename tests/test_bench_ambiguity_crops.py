@@ -85,3 +85,45 @@ def test_pooled_refuses_dumps_of_different_images(tmp_path):
     np.savez(tmp_path / "b.npz", **b)
     with pytest.raises(SystemExit, match="camera differs"):
         pooled(str(tmp_path / "a.npz"), str(tmp_path / "b.npz"))
+
+
+def test_occluded_over_visible_error_of_the_plain_crop(tmp_path):
+    """The plain crop's mode off the ground truth by 3 mm on the occluded joints and 1 mm on the visible ones
+    but the wrists (exact, so 0 after the alignment): 3 / (1 x 35 / 37); the other crops do not count."""
+    from handflow.metrics import LEFT_WRIST, RIGHT_WRIST
+
+    _dump(tmp_path / "d.npz")
+    d = dict(np.load(tmp_path / "d.npz"))
+    off = np.where(d["visible"][0] > 0, 1.0, 3.0).astype(np.float32)
+    off[[RIGHT_WRIST, LEFT_WRIST]] = 0.0
+    modes = np.broadcast_to(d["gt"][:, None], d["modes"].shape).copy()
+    modes[:, 0, :, 1] += off
+    modes[:, 1:, :, 2] += 50.0 * np.arange(42, dtype=np.float32)  # far off, but not the plain crop
+    d["modes"] = modes
+    r = table(d, {"all": [0, 1, 2]})[0]
+    assert r["error_occluded_vs_visible"] == pytest.approx(3 / (35 / 37), rel=1e-5)
+
+
+def test_heads_on_one_encoder_share_its_key():
+    """dump encodes each crop once for heads whose encoders are equal: a changed flow keeps the key, a changed
+    encoder weight or BatchNorm statistic does not."""
+    import torch
+
+    from benchmarks.ambiguity_crops import _encoder_key
+    from handflow.hand.model import HandModel
+    from handflow.model.config import ModelConfig
+    from handflow.model.registry import build_model
+    from handflow.synth.mano import default_mano_dir
+
+    hm = HandModel.from_dir(default_mano_dir())
+    cfg = ModelConfig(backbone_width=8, crop_px=32, context_dim=16, flow_steps=2, flow_hidden=32, flow_blocks=1)
+    torch.manual_seed(0)
+    a = build_model(cfg, hm)
+    b = build_model(cfg, hm)
+    b.load_state_dict(a.state_dict())
+    with torch.no_grad():
+        next(b.flow.parameters()).add_(1.0)
+    assert _encoder_key(a) == _encoder_key(b)
+    bn = next(m for m in b.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    bn.running_mean += 0.5
+    assert _encoder_key(a) != _encoder_key(b)

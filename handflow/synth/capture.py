@@ -370,8 +370,15 @@ def render_test_split(writer: SplitWriter, hand_model, cfg: SynthConfig, rig: Ri
 
 
 def publish(tmp: Path, root: Path, manifest: str) -> Path:
-    """Rename the finished folder ``tmp`` to ``root`` (an older ``root`` is replaced atomically); when another
-    process published ``root`` first (its ``manifest`` exists), keep theirs. Returns ``root``."""
+    """Rename the finished folder ``tmp`` to ``root`` and return ``root``.
+
+    A ``root`` whose manifest equals ``tmp``'s was published by another process that built the same capture
+    meanwhile (a ``rank`` and a ``train-model`` started together on an empty cache): it is kept and ``tmp``
+    discarded, because that process, or a third, may already be reading its images. Any other ``root`` (stale:
+    another version, config or MANO) is replaced atomically."""
+    if _same_manifest(root / manifest, tmp / manifest):
+        shutil.rmtree(tmp, ignore_errors=True)
+        return root
     if root.exists():
         old = root.parent / f".{root.name}.old.{os.getpid()}"
         os.replace(root, old)
@@ -379,11 +386,18 @@ def publish(tmp: Path, root: Path, manifest: str) -> Path:
     try:
         os.replace(tmp, root)
     except OSError:
-        if (root / manifest).is_file():  # another process finished first
+        if _same_manifest(root / manifest, tmp / manifest):  # another process finished in between
             shutil.rmtree(tmp, ignore_errors=True)
             return root
         raise
     return root
+
+
+def _same_manifest(a: Path, b: Path) -> bool:
+    try:
+        return a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False
 
 
 def _training_capture(writer, hand_model, cfg: SynthConfig, capture: int, n_seq: int, n_frames: int,

@@ -79,6 +79,29 @@ def test_existing_root_and_failure_leave_nothing_half_written(tmp_path, monkeypa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]
 
 
+def test_a_capture_published_meanwhile_by_another_process_is_kept(tmp_path):
+    """Two processes build the same capture at once (rank and train-model on an empty cache): the second to
+    finish keeps the first's folder, whose images a reader may already hold open, instead of replacing it.
+    A stale root (another manifest) is still replaced."""
+    from handflow.synth.capture import build_and_publish
+
+    root = tmp_path / "synth-1"
+
+    def build(marker: str, manifest: dict):
+        def write(tmp: Path) -> dict:
+            (tmp / "images").mkdir()
+            (tmp / "images" / "who").write_text(marker)
+            return manifest
+        return write
+
+    build_and_publish(root, "m.json", build("first", {"version": "1"}))
+    build_and_publish(root, "m.json", build("second", {"version": "1"}))
+    assert (root / "images" / "who").read_text() == "first"
+    build_and_publish(root, "m.json", build("newer", {"version": "2"}))
+    assert (root / "images" / "who").read_text() == "newer"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["synth-1"]  # no temporary or old folder left
+
+
 def test_config_files_and_default_root(tmp_path, monkeypatch):
     assert load_synth_config(REPO / "configs" / "synth" / "default.toml") == SynthConfig()
     bad = tmp_path / "bad.toml"
