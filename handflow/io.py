@@ -37,6 +37,39 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+def publish_dir(tmp: Path, root: Path, manifest: str) -> Path:
+    """Rename the finished folder ``tmp`` to ``root`` and return ``root``.
+
+    A ``root`` whose ``manifest`` file equals ``tmp``'s was published by another process that built the same
+    thing meanwhile (a ``rank`` and a ``train-model`` started together on an empty cache): it is kept and
+    ``tmp`` discarded, because that process, or a third, may already be reading it. Any other ``root``
+    (stale: another version or content) is replaced atomically."""
+    import shutil
+
+    if _same_file(root / manifest, tmp / manifest):
+        shutil.rmtree(tmp, ignore_errors=True)
+        return root
+    if root.exists():
+        old = root.parent / f".{root.name}.old.{os.getpid()}"
+        os.replace(root, old)
+        shutil.rmtree(old, ignore_errors=True)
+    try:
+        os.replace(tmp, root)
+    except OSError:
+        if _same_file(root / manifest, tmp / manifest):  # another process finished in between
+            shutil.rmtree(tmp, ignore_errors=True)
+            return root
+        raise
+    return root
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

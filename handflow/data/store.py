@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from handflow.errors import HandflowError
+from handflow.io import publish_dir
 
 __all__ = ["CropStore", "StoreWriter", "STORE_VERSION"]
 
@@ -91,12 +92,7 @@ class StoreWriter:
             f.close()
         meta = {"version": STORE_VERSION, "count": self.count, "columns": self.columns, **(extra or {})}
         (self.tmp / META).write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        if self.path.exists():
-            old = self.path.parent / f".{self.path.name}.old.{os.getpid()}"
-            os.replace(self.path, old)
-            shutil.rmtree(old, ignore_errors=True)
-        os.replace(self.tmp, self.path)
-        return CropStore(self.path)
+        return CropStore(publish_dir(self.tmp, self.path, META))
 
     def abort(self) -> None:
         for f in self.files.values():

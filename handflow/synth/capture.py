@@ -61,6 +61,7 @@ from handflow.cache import cache_dir
 from handflow.config import from_dict, load_config, to_dict
 from handflow.data.raster import VISIBILITY_TOL_MM, rasterize, visibility
 from handflow.errors import HandflowError
+from handflow.io import publish_dir
 from handflow.geometry.camera import Camera
 from handflow.keypoints import JOINT_HAND, N_JOINTS
 from handflow.progress import track
@@ -369,37 +370,6 @@ def render_test_split(writer: SplitWriter, hand_model, cfg: SynthConfig, rig: Ri
         _render_capture(writer, hand_model, cfg, capture, rig, seqs, subject, f"{desc} Capture{capture}", image_hw)
 
 
-def publish(tmp: Path, root: Path, manifest: str) -> Path:
-    """Rename the finished folder ``tmp`` to ``root`` and return ``root``.
-
-    A ``root`` whose manifest equals ``tmp``'s was published by another process that built the same capture
-    meanwhile (a ``rank`` and a ``train-model`` started together on an empty cache): it is kept and ``tmp``
-    discarded, because that process, or a third, may already be reading its images. Any other ``root`` (stale:
-    another version, config or MANO) is replaced atomically."""
-    if _same_manifest(root / manifest, tmp / manifest):
-        shutil.rmtree(tmp, ignore_errors=True)
-        return root
-    if root.exists():
-        old = root.parent / f".{root.name}.old.{os.getpid()}"
-        os.replace(root, old)
-        shutil.rmtree(old, ignore_errors=True)
-    try:
-        os.replace(tmp, root)
-    except OSError:
-        if _same_manifest(root / manifest, tmp / manifest):  # another process finished in between
-            shutil.rmtree(tmp, ignore_errors=True)
-            return root
-        raise
-    return root
-
-
-def _same_manifest(a: Path, b: Path) -> bool:
-    try:
-        return a.read_bytes() == b.read_bytes()
-    except OSError:
-        return False
-
-
 def _training_capture(writer, hand_model, cfg: SynthConfig, capture: int, n_seq: int, n_frames: int,
                       cams_per_frame: int, prior, n_verts: int, desc: str) -> None:
     rng = np.random.default_rng([cfg.seed, 5, capture])
@@ -417,7 +387,7 @@ def _training_capture(writer, hand_model, cfg: SynthConfig, capture: int, n_seq:
 
 def build_and_publish(root: Path, manifest: str, build) -> Path:
     """Build a capture in a temporary sibling of ``root`` — ``build(tmp)`` writes it and returns its
-    manifest (a dict) — write the manifest as ``manifest`` (JSON, sorted keys) and :func:`publish` it;
+    manifest (a dict) — write the manifest as ``manifest`` (JSON, sorted keys) and :func:`~handflow.io.publish_dir` it;
     on any failure nothing is left behind. The generated captures (this module's and
     :mod:`handflow.synth.render_rig`'s) are all made this way. torch runs single-threaded meanwhile: the
     work is many small tensor operations, and one thread is as fast and far kinder to shared cores."""
@@ -428,7 +398,7 @@ def build_and_publish(root: Path, manifest: str, build) -> Path:
     try:
         doc = build(tmp)
         (tmp / manifest).write_text(json.dumps(doc, indent=1, sort_keys=True), encoding="utf-8")
-        return publish(tmp, root, manifest)
+        return publish_dir(tmp, root, manifest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

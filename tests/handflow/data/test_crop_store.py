@@ -62,6 +62,24 @@ def test_aborted_writer_leaves_nothing(tmp_path):
     assert not (tmp_path / "s").exists() and not any(tmp_path.iterdir())
 
 
+def test_the_same_store_finished_twice_keeps_the_first_under_its_reader(tmp_path):
+    """Two trainers building the same store at once: the second to finish keeps the first's folder, which the
+    first already reads (its row files stay the ones it opened); a different store still replaces it."""
+    first = StoreWriter(tmp_path / "s")
+    first.append(_rows(4, 0))
+    store = first.finish()
+    inode = (tmp_path / "s" / "y.bin").stat().st_ino
+    second = StoreWriter(tmp_path / "s")
+    second.append(_rows(4, 0))
+    assert len(second.finish()) == 4
+    assert (tmp_path / "s" / "y.bin").stat().st_ino == inode
+    assert torch.equal(store.rows(torch.tensor([3]))["y"], _rows(4, 0)["y"][3:4])
+    other = StoreWriter(tmp_path / "s")
+    other.append(_rows(5, 0))
+    assert len(other.finish()) == 5 and (tmp_path / "s" / "y.bin").stat().st_ino != inode
+    assert [p.name for p in tmp_path.iterdir()] == ["s"]
+
+
 def test_split_store_streams_in_chunks_and_matches_the_whole_read(tiny_data_root):
     hm = HandModel.from_dir(default_mano_dir())
     store = open_split(tiny_data_root, "train", 32, hm, chunk=3)  # several chunks, last one partial
