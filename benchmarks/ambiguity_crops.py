@@ -57,14 +57,6 @@ SUBSETS = {
 }
 
 
-def _encoder_key(model) -> str:
-    """Digest of what ``model.encode`` computes: two models with equal keys give the same image features."""
-    from handflow.checkpoint import weights_digest
-
-    state = {k: v for k, v in model.state_dict().items() if k.startswith(("encoder.", "img_mean", "img_std"))}
-    return weights_digest(state)
-
-
 def dump(*pairs: str, batch: int = 128) -> None:
     """``dump OUT [MODEL] [OUT2 MODEL2 ...]``: one dump per model, the shipped model where ``MODEL`` is left out.
 
@@ -75,7 +67,7 @@ def dump(*pairs: str, batch: int = 128) -> None:
     from handflow.geometry.recrop import recrop
     from handflow.hand.model import HandModel
     from handflow.model.pose_params import Y_DIM
-    from handflow.model.registry import load_model
+    from handflow.model.registry import encoder_hash, load_model
     from handflow.preload import preload_split
     from handflow.synth.capture import ensure_default_data
     from handflow.synth.mano import default_mano_dir
@@ -87,14 +79,15 @@ def dump(*pairs: str, batch: int = 128) -> None:
     outs, paths = pairs[0::2], pairs[1::2]
     hm = HandModel.from_dir(default_mano_dir())
     models = [load_model(p, hm)[0].eval() for p in paths]
-    keys = [_encoder_key(m) for m in models]
+    keys = [encoder_hash(m).hexdigest() for m in models]
     encoders = {k: models[keys.index(k)] for k in dict.fromkeys(keys)}  # first model of each distinct encoder
-    crop_px = {m.cfg.crop_px for m in models}
-    if len(crop_px) != 1:
-        raise SystemExit(f"dump: the models crop to different sizes {sorted(crop_px)}")
+    sizes = {m.cfg.crop_px for m in models}
+    if len(sizes) != 1:
+        raise SystemExit(f"dump: the models crop to different sizes {sorted(sizes)}")
+    crop_px = sizes.pop()
     root = ensure_default_data()
-    data = preload_split(root, "test", crop_px.pop(), hm)
-    items = InterHandDataset(root, "test", crop_px=models[0].cfg.crop_px).items
+    data = preload_split(root, "test", crop_px, hm)
+    items = InterHandDataset(root, "test", crop_px=crop_px).items
     N = len(data["image"])
     modes = np.zeros((len(models), N, len(CANDIDATES), 42, 3), np.float32)
     print(f"{len(models)} models, {len(encoders)} distinct encoder(s)", flush=True)
@@ -136,14 +129,14 @@ def table(path, subsets: dict[str, list[int]] = SUBSETS) -> list[dict]:
     module docstring. ``path``: a dump, or its arrays as a dict."""
     import pandas as pd
 
-    from handflow.metrics import align, joint_sample_std, mpjpe, sample_std
+    from handflow.metrics import joint_errors, joint_sample_std, mpjpe, sample_std
 
     d = path if isinstance(path, dict) else np.load(path)
     modes, gt, valid = (torch.from_numpy(d[k]) for k in ("modes", "gt", "valid"))
     vis = torch.from_numpy(d["visible"]).bool() & valid.bool()
     occ = ~torch.from_numpy(d["visible"]).bool() & valid.bool()
     err = {a: mpjpe(modes[:, 0], gt, valid, a).numpy() for a in ("global", "rr")}
-    joint_err = torch.linalg.vector_norm(align(modes[:, 0], "rr") - align(gt, "rr"), dim=-1)  # (N, 42) mm
+    joint_err = joint_errors(modes[:, 0], gt, "rr")  # (N, 42) mm
     err_occ_vis = float(joint_err[occ].mean() / joint_err[vis].mean()) if occ.any() and vis.any() else float("nan")
     base = pd.DataFrame({"sequence": d["sequence"], "camera": d["camera"], "global": err["global"], "rr": err["rr"]})
     rows = []

@@ -78,7 +78,7 @@ def align(joints: torch.Tensor, mode: str) -> torch.Tensor:
     return joints - roots
 
 
-def _joint_errors(pred: torch.Tensor, gt: torch.Tensor, alignment: str) -> torch.Tensor:
+def joint_errors(pred: torch.Tensor, gt: torch.Tensor, alignment: str) -> torch.Tensor:
     """(..., 42) Euclidean per-joint errors in mm after aligning both sides the same way."""
     _check_keypoints(pred, "pred")
     _check_keypoints(gt, "gt")
@@ -104,7 +104,7 @@ def mpjpe(
     joints to score (e.g. InterHand ``joint_valid``). Returns ``(...)``: per-sample mean over the
     valid joints; a sample with no valid joint gives NaN (there is nothing to score).
     """
-    err = _joint_errors(pred, gt, alignment)
+    err = joint_errors(pred, gt, alignment)
     mask = _as_mask(valid, err.shape, "valid")
     if mask is None:
         return err.mean(dim=-1)
@@ -128,7 +128,7 @@ def mpjpe_occluded(
     the mean over images with occlusion, each image weighted equally — and an empty result means
     no image had an occluded joint.
     """
-    err = _joint_errors(pred, gt, "rr")
+    err = joint_errors(pred, gt, "rr")
     occluded = ~_as_mask(visible, err.shape, "visible")
     mask = _as_mask(valid, err.shape, "valid")
     if mask is not None:

@@ -129,11 +129,10 @@ def _encode(model, images: torch.Tensor, amp: bool, amp_cpu: bool) -> torch.Tens
 def _frozen_features(model, data: CropStore, cfg: "TrainConfig", device: torch.device) -> CropStore:
     """The frozen encoder's features of the training split, computed once (a store keyed by the crop store,
     the encoder's weights and BatchNorm statistics, and the autocast setting)."""
-    from handflow.checkpoint import weights_hash
     from handflow.data.features import open_features
+    from handflow.model.registry import encoder_hash
 
-    h = weights_hash({k: v for k, v in model.state_dict().items() if k.startswith("encoder.") or
-                      k in ("img_mean", "img_std")})
+    h = encoder_hash(model)
     h.update(repr((cfg.amp and device.type == "cuda", cfg.amp_cpu and device.type != "cuda")).encode())
     model.train()  # the training path of `encode` (not the folded inference plan) ...
     model.encoder.eval()  # ... with eval-mode BatchNorm: an image's feature does not depend on its batch

@@ -59,6 +59,16 @@ def export_model(train_checkpoint: str | Path, out: str | Path, half: bool = Tru
     return Path(out)
 
 
+def encoder_hash(model: torch.nn.Module):
+    """Running SHA-256 over what ``model.encode`` computes with (the encoder's weights and BatchNorm statistics,
+    the image normalisation): equal for heads on one frozen encoder. Key of the feature store; the caller may
+    ``update`` it with how the encoder runs (precision)."""
+    from handflow.checkpoint import weights_hash
+
+    return weights_hash({k: v for k, v in model.state_dict().items()
+                         if k.startswith("encoder.") or k in ("img_mean", "img_std")})
+
+
 def model_digest(model: torch.nn.Module) -> str:
     """Content hash of the weights: a cache key that changes whenever the model does."""
     from handflow.checkpoint import weights_digest
@@ -66,4 +76,4 @@ def model_digest(model: torch.nn.Module) -> str:
     return weights_digest(model.state_dict())
 
 
-__all__ = ["build_model", "load_model", "export_model", "model_digest", "model_config_of", "to_dict"]
+__all__ = ["build_model", "load_model", "export_model", "model_digest", "encoder_hash", "model_config_of", "to_dict"]
