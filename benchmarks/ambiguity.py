@@ -17,7 +17,7 @@ For every model, on the default test captures (every image of Capture0-1, ``--sa
 * split-half ρ: each camera's Global MPJPE on every other frame of a sequence against the other frames (per
   sequence, averaged). How much of a camera's error is a property of the camera rather than of the frames —
   the ceiling for any ranker;
-* the articulation spread on occluded ÷ visible joints (as ``viewselect evaluate-model``).
+* the articulation spread on occluded ÷ visible joints, the wrists left out (as ``viewselect evaluate-model``).
 
 ``--probe NAME,...`` also fits a small error predictor on that model's frozen image features: a 2-layer MLP
 from the encoder's output to the log of the mode's Global (or RR) error, trained on the embedded capture's
@@ -42,7 +42,7 @@ from handflow.geometry.recrop import TEST_TIME_CROPS, recrop
 from handflow.hand.model import HandModel
 from handflow.synth.mano import default_mano_dir
 from handflow.io import write_text
-from handflow.metrics import joint_sample_std, mpjpe, sample_std
+from handflow.metrics import articulation_masks, joint_sample_std, mpjpe, sample_std
 from handflow.model.pose_params import Y_DIM
 from handflow.model.registry import load_model
 from handflow.preload import preload_split
@@ -61,8 +61,8 @@ def per_image(model, data: dict, items: list[dict], n_samples: int, seed: int = 
         a = sl.start
         mode, samples = out["mode_joints"], out["samples_joints"]
         gt, valid = data["joints_cam_mm"][sl], data["joint_valid"][sl]
-        vis = data["joint_visible"][sl].bool() & valid.bool()
-        occ = ~data["joint_visible"][sl].bool() & valid.bool()
+        shown = data["joint_visible"][sl].bool()
+        vis, occ = articulation_masks(shown, valid)  # no wrists (0 after the alignment)
         e_global, e_rr = mpjpe(mode, gt, valid, "global"), mpjpe(mode, gt, valid, "rr")
         js = joint_sample_std(samples, alignment="rr")  # (b, 42)
         amb, art = sample_std(samples), js.mean(-1)
@@ -81,7 +81,7 @@ def per_image(model, data: dict, items: list[dict], n_samples: int, seed: int = 
                 "ambiguity_mm": float(amb[i]), "articulation_mm": float(art[i]), "depth_err_mm": float(depth_err[i]),
                 "crop_mm": float(crop[i]), "crop_rr_mm": float(crop_rr[i]),
                 "distance_mm": float(distance[i]),
-                "visible_fraction": float(vis[i].sum() / valid[i].sum().clamp(min=1)),
+                "visible_fraction": float((shown[i] & valid[i].bool()).sum() / valid[i].sum().clamp(min=1)),
                 "vis_sum": float(js[i][vis[i]].sum()), "vis_n": int(vis[i].sum()),
                 "occ_sum": float(js[i][occ[i]].sum()), "occ_n": int(occ[i].sum()),
             })

@@ -15,7 +15,8 @@ correlation over its cameras of the spread and the camera's MPJPE (mean over the
 best-ranked and worst-ranked camera's regret (its MPJPE above the sequence's best camera) as a ratio of the
 average camera's (each averaged over the sequences, then the ratio, as ``rank``'s summary), for Global and
 RR, plus the cost in encoder passes per image and the articulation spread (each joint's, each hand at its
-wrist) on occluded ÷ visible joints, pooled over images, beside the same ratio of the plain crop's mode's
+wrist) on occluded ÷ visible joints, pooled over images and over the joints but the wrists
+(:func:`handflow.metrics.articulation_masks`), beside the same ratio of the plain crop's mode's
 error (what a spread that followed the error joint by joint would show). The MPJPE is always the plain crop's
 mode's.
 """
@@ -40,13 +41,14 @@ CANDIDATES = (
 )
 assert set(TEST_TIME_CROPS) <= set(CANDIDATES)  # rank's own set is among those scored
 
+RANK_SUBSET = "4 shifts of 0.05 (rank's set)"
 # subsets scored by `score` (indices into CANDIDATES; 0, the plain crop, is always in)
 SUBSETS = {
     "former 8 (zoom 1.12, shifts 0.05, zoom + diagonal)": list(range(8)),
     "first 4 (zoom, +-x shift, +y)": [0, 1, 2, 3],
     "zoom + 4 shifts": [0, 1, 2, 3, 4, 5],
     "zooms only (1.12, 1.25, 0.9)": [0, 1, 8, 9],
-    "4 shifts of 0.05 (rank's set)": [CANDIDATES.index(j) for j in TEST_TIME_CROPS],
+    RANK_SUBSET: [CANDIDATES.index(j) for j in TEST_TIME_CROPS],
     "x shifts only": [0, 2, 3],
     "y shifts only": [0, 4, 5],
     "4 shifts + 2 shifts of 0.10": [0, 2, 3, 4, 5, 10, 11],
@@ -121,6 +123,19 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float((rx * ry).sum() / np.sqrt((rx * rx).sum() * (ry * ry).sum()))
 
 
+def _per_joint_ratio(per_joint: torch.Tensor, shown: torch.Tensor, hidden: torch.Tensor) -> float:
+    """Occluded ÷ visible of each joint on its own (its mean where hidden ÷ its mean where shown), averaged
+    over the joints weighted by how often each is hidden: the pooled ratio without the joints' mix (a
+    fingertip errs more than a knuckle whether it is hidden or not). per_joint, shown, hidden: ``(N, 42)``."""
+    ratios, weights = [], []
+    for j in range(per_joint.shape[1]):
+        s, h = shown[:, j], hidden[:, j]
+        if s.any() and h.any() and per_joint[s, j].mean() > 0:
+            ratios.append(float(per_joint[h, j].mean() / per_joint[s, j].mean()))
+            weights.append(int(h.sum()))
+    return float(np.average(ratios, weights=weights)) if ratios else float("nan")
+
+
 def table(path, subsets: dict[str, list[int]] = SUBSETS) -> list[dict]:
     """One row per (subset, spread alignment): ``crops``, ``spread`` ("rr" or "global"), ``rho_global``,
     ``best_global``, ``worst_global``, ``rho_rr``, ``best_rr``, ``worst_rr`` (ratios to the average camera's
@@ -129,26 +144,28 @@ def table(path, subsets: dict[str, list[int]] = SUBSETS) -> list[dict]:
     module docstring. ``path``: a dump, or its arrays as a dict."""
     import pandas as pd
 
-    from handflow.metrics import joint_errors, joint_sample_std, mpjpe, sample_std
+    from handflow.metrics import articulation_masks, joint_errors, joint_sample_std, mpjpe, sample_std
 
     d = path if isinstance(path, dict) else np.load(path)
     modes, gt, valid = (torch.from_numpy(d[k]) for k in ("modes", "gt", "valid"))
-    vis = torch.from_numpy(d["visible"]).bool() & valid.bool()
-    occ = ~torch.from_numpy(d["visible"]).bool() & valid.bool()
+    vis, occ = articulation_masks(torch.from_numpy(d["visible"]), valid)  # no wrists (0 after the alignment)
     err = {a: mpjpe(modes[:, 0], gt, valid, a).numpy() for a in ("global", "rr")}
     joint_err = joint_errors(modes[:, 0], gt, "rr")  # (N, 42) mm
     err_occ_vis = float(joint_err[occ].mean() / joint_err[vis].mean()) if occ.any() and vis.any() else float("nan")
+    err_per_joint = _per_joint_ratio(joint_err, vis, occ)
     base = pd.DataFrame({"sequence": d["sequence"], "camera": d["camera"], "global": err["global"], "rr": err["rr"]})
     rows = []
     for name, subset in subsets.items():
         m = modes[:, subset]
         js = joint_sample_std(m, "rr")  # (N, 42): each joint's spread, each hand at its wrist (articulation)
         occ_vis = float(js[occ].mean() / js[vis].mean()) if occ.any() and vis.any() else float("nan")
+        occ_vis_joint = _per_joint_ratio(js, vis, occ)
         for spread_alignment in ("rr", "global"):
             df = base.assign(spread=sample_std(m, spread_alignment).numpy())
             cams = df.groupby(["sequence", "camera"]).mean(numeric_only=True).reset_index()
             row = {"subset": name, "crops": len(subset), "spread": spread_alignment, "occluded_vs_visible": occ_vis,
-                   "error_occluded_vs_visible": err_occ_vis}
+                   "occluded_vs_visible_per_joint": occ_vis_joint, "error_occluded_vs_visible": err_occ_vis,
+                   "error_occluded_vs_visible_per_joint": err_per_joint}
             for e in ("global", "rr"):
                 rho, best, worst, avg = [], [], [], []
                 for _, g in cams.groupby("sequence"):
@@ -171,7 +188,11 @@ def score(path: str) -> None:
     print(f"{len(d['camera'])} images x {d['modes'].shape[1]} crops, model {d['model']}")
     rows = table(path)
     print(f"the plain crop's mode's per-joint error (each hand at its wrist), occluded ÷ visible joints: "
-          f"{rows[0]['error_occluded_vs_visible']:.2f}")
+          f"{rows[0]['error_occluded_vs_visible']:.2f} pooled, {rows[0]['error_occluded_vs_visible_per_joint']:.2f} "
+          f"joint by joint")
+    ranked = next(r for r in rows if r["subset"] == RANK_SUBSET and r["spread"] == "rr")
+    print(f"{RANK_SUBSET}: its spread, occluded ÷ visible joints: {ranked['occluded_vs_visible']:.2f} pooled, "
+          f"{ranked['occluded_vs_visible_per_joint']:.2f} joint by joint")
     print("| crops | passes/image | spread after | Global ρ | best ÷ avg | worst ÷ avg | RR ρ | best ÷ avg | worst ÷ avg "
           "| occluded ÷ visible |")
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

@@ -12,7 +12,7 @@ import math
 import torch
 
 from handflow.errors import HandflowError
-from handflow.metrics import (DEFAULT_BANDWIDTHS_MM, closest_farthest, joint_sample_std, mmd, mpjpe, mpjpe_occluded,
+from handflow.metrics import (DEFAULT_BANDWIDTHS_MM, articulation_masks, closest_farthest, joint_sample_std, mmd, mpjpe, mpjpe_occluded,
                               sample_std)
 from handflow.model.pose_params import Y_DIM
 
@@ -69,11 +69,10 @@ def evaluate_split(model, data: dict, n_samples: int = 100, batch: int = 64, see
             m.add(f"mode_mpjpe_{al}_mm", mpjpe(out["mode_joints"], gt, valid, al))
             m.add(f"constant_mpjpe_{al}_mm", mpjpe(const, gt, valid, al))
         m.add("sample_std_mm", sample_std(out["samples_joints"]))
-        # articulation spread on the joints the image hides vs those it shows (pooled over joints)
+        # articulation spread on the joints the image hides vs those it shows (pooled over joints, no wrists)
         js = joint_sample_std(out["samples_joints"], alignment="rr")  # (b,42)
         m.add("sample_std_rr_mm", js.mean(-1))  # = sample_std(..., alignment="rr")
-        vis = data["joint_visible"][sl].to(device).bool() & valid.bool()
-        occ = ~data["joint_visible"][sl].to(device).bool() & valid.bool()
+        vis, occ = articulation_masks(data["joint_visible"][sl].to(device), valid)
         m.add("sample_std_rr_visible_mm", js[vis])
         m.add("sample_std_rr_occluded_mm", js[occ])
     res = m.result()

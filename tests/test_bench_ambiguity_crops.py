@@ -43,7 +43,7 @@ def test_spread_growing_with_the_error_ranks_perfectly(tmp_path):
 
 def test_occluded_over_visible_articulation_spread(tmp_path):
     """Wrists still, the other visible joints moved by 2 mm steps between the crops, occluded ones by 5 mm:
-    5 / (2 x 35 / 37), the two wrists (visible, never moving after the alignment) among the 37 visible joints."""
+    5 / 2 — the two wrists (never moving after the alignment) are left out, visible or not."""
     from handflow.metrics import LEFT_WRIST, RIGHT_WRIST
 
     _dump(tmp_path / "d.npz")
@@ -56,7 +56,9 @@ def test_occluded_over_visible_articulation_spread(tmp_path):
     d["modes"] = np.broadcast_to(d["gt"][:, None], d["modes"].shape) + offsets
     np.savez(tmp_path / "e.npz", **d)
     r = table(str(tmp_path / "e.npz"), {"all": [0, 1, 2]})[0]
-    assert r["occluded_vs_visible"] == pytest.approx(5 / (2 * 35 / 37), rel=1e-5)
+    assert r["occluded_vs_visible"] == pytest.approx(5 / 2, rel=1e-5)
+    d["visible"][:, [RIGHT_WRIST, LEFT_WRIST]] = 0  # as a depth test labels most wrists: still left out
+    assert table(d, {"all": [0, 1, 2]})[0]["occluded_vs_visible"] == pytest.approx(5 / 2, rel=1e-5)
 
 
 def test_pooled_heads_spread_across_dumps_and_keep_the_first_heads_error(tmp_path):
@@ -89,7 +91,7 @@ def test_pooled_refuses_dumps_of_different_images(tmp_path):
 
 def test_occluded_over_visible_error_of_the_plain_crop(tmp_path):
     """The plain crop's mode off the ground truth by 3 mm on the occluded joints and 1 mm on the visible ones
-    but the wrists (exact, so 0 after the alignment): 3 / (1 x 35 / 37); the other crops do not count."""
+    but the wrists (exact, so 0 after the alignment, and left out): 3 / 1; the other crops do not count."""
     from handflow.metrics import LEFT_WRIST, RIGHT_WRIST
 
     _dump(tmp_path / "d.npz")
@@ -101,7 +103,7 @@ def test_occluded_over_visible_error_of_the_plain_crop(tmp_path):
     modes[:, 1:, :, 2] += 50.0 * np.arange(42, dtype=np.float32)  # far off, but not the plain crop
     d["modes"] = modes
     r = table(d, {"all": [0, 1, 2]})[0]
-    assert r["error_occluded_vs_visible"] == pytest.approx(3 / (35 / 37), rel=1e-5)
+    assert r["error_occluded_vs_visible"] == pytest.approx(3.0, rel=1e-5)
 
 
 def test_heads_on_one_encoder_share_its_key():
@@ -126,3 +128,28 @@ def test_heads_on_one_encoder_share_its_key():
     bn = next(m for m in b.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d))
     bn.running_mean += 0.5
     assert encoder_hash(a).hexdigest() != encoder_hash(b).hexdigest()
+
+
+def test_occluded_over_visible_joint_by_joint_leaves_out_the_joints_mix(tmp_path):
+    """Joint 0 always errs 10 mm, joint 1 always 1 mm, hidden or not; joint 0 is hidden in 3 of 4 cameras and
+    joint 1 shown everywhere but one: pooled, the hidden joints err more (their mix is mostly joint 0), joint
+    by joint they err exactly as much (1.0). The other joints, all shown, err 1 mm."""
+    _dump(tmp_path / "d.npz")
+    d = dict(np.load(tmp_path / "d.npz"))
+    n = len(d["camera"])
+    cam = d["camera"].astype(int)
+    d["visible"] = np.ones((n, 42), np.float32)
+    d["visible"][:, 0] = (cam == 0)
+    d["visible"][:, 1] = (cam != 3)
+    off = np.ones(42, np.float32)
+    off[0] = 10.0
+    off[[20, 41]] = 0.0
+    modes = np.broadcast_to(d["gt"][:, None], d["modes"].shape).copy()
+    modes[:, 0, :, 1] += off
+    d["modes"] = modes
+    r = table(d, {"all": [0, 1, 2]})[0]
+    assert r["error_occluded_vs_visible_per_joint"] == pytest.approx(1.0, rel=1e-5)
+    # 16 images, 4 per camera; pooled, hidden: 12 x joint 0 (10 mm) + 4 x joint 1 (1 mm); shown: 4 x joint 0,
+    # 12 x joint 1 and 16 x the 38 other joints but the wrists (1 mm)
+    pooled = (12 * 10 + 4 * 1) / 16 / ((4 * 10 + 12 * 1 + 16 * 38) / (4 + 12 + 16 * 38))
+    assert r["error_occluded_vs_visible"] == pytest.approx(pooled, rel=1e-5)

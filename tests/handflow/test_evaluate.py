@@ -45,7 +45,8 @@ def test_occluded_and_visible_spread_pool_the_right_joints(tiny_data_root, tiny_
     # the same pooled means recomputed in one pass over all images
     js = torch.cat([joint_sample_std(out["samples_joints"], "rr")
                     for _, _, _, out in predictions(model, data, 4, 5, 0)])
-    valid, shown = data["joint_valid"].bool(), data["joint_visible"].bool()
+    valid, shown = data["joint_valid"].bool().clone(), data["joint_visible"].bool()
+    valid[:, [20, 41]] = False  # the wrists: no articulation spread after the alignment, so not compared
     assert (valid & ~shown).any() and (valid & shown).any(), "the tiny capture has occluded and visible joints"
     assert res["sample_std_rr_occluded_mm"] == pytest.approx(float(js[valid & ~shown].mean()), rel=1e-5)
     assert res["sample_std_rr_visible_mm"] == pytest.approx(float(js[valid & shown].mean()), rel=1e-5)

@@ -8,6 +8,7 @@ import torch
 from handflow.errors import HandflowError
 from handflow.metrics import (
     align,
+    articulation_masks,
     closest_farthest,
     mmd,
     mpjpe,
@@ -97,6 +98,21 @@ def test_mpjpe_occluded_excludes_images_without_occlusion():
     valid[0, 0] = False  # the only occluded joint of image 0 is not annotated -> image 0 dropped
     torch.testing.assert_close(mpjpe_occluded(pred, gt, visible, valid), torch.tensor([6.0], dtype=torch.float64))
     assert mpjpe_occluded(pred, gt, torch.ones(3, 42, dtype=torch.bool)).numel() == 0
+
+
+def test_articulation_masks_split_valid_joints_and_leave_the_wrists_out():
+    visible = torch.zeros(2, 42, dtype=torch.bool)
+    visible[:, :10] = True  # joints 0-9 shown; the rest, both wrists (20, 41) among them, hidden
+    valid = torch.ones(2, 42, dtype=torch.bool)
+    valid[1, [0, 30]] = False  # image 1: one shown and one hidden joint not annotated
+    shown, hidden = articulation_masks(visible, valid)
+    assert shown.shape == hidden.shape == (2, 42) and not (shown & hidden).any()
+    assert shown.sum(-1).tolist() == [10, 9] and hidden.sum(-1).tolist() == [30, 29]
+    assert not hidden[:, [20, 41]].any() and not shown[:, [20, 41]].any()
+    visible[:, [20, 41]] = True  # a shown wrist is left out too
+    assert articulation_masks(visible)[0].sum(-1).tolist() == [10, 10]
+    with pytest.raises(HandflowError, match="visible"):
+        articulation_masks(torch.ones(2, 21))
 
 
 def test_closest_farthest():
