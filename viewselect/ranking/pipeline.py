@@ -351,17 +351,10 @@ def _rig_directions(result: RankResult, ds: InterHandDataset, pairs) -> dict:
 
 def _error_vs_cameras(result: RankResult, scenes, ds: InterHandDataset, pairs, req: RankRequest) -> pd.DataFrame:
     """:func:`viewselect.rig.subsets.subset_curves` over this ranking's scenes."""
-    import torch
-
     from viewselect.rig.subsets import subset_curves
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # hundreds of tiny SVDs: threads only spin, badly so on a busy machine
-    try:
-        return subset_curves(result.cameras, scenes, _rig_directions(result, ds, pairs),
-                             pixel_noise_px=req.pixel_noise_px, seed=req.engine.seed)
-    finally:
-        torch.set_num_threads(threads)
+    return subset_curves(result.cameras, scenes, _rig_directions(result, ds, pairs),
+                         pixel_noise_px=req.pixel_noise_px, seed=req.engine.seed)
 
 
 def _coverage(result: RankResult, keep: int, ds: InterHandDataset, pairs) -> RankResult:
