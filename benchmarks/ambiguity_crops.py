@@ -191,8 +191,8 @@ def score(path: str) -> None:
           f"{rows[0]['error_occluded_vs_visible']:.2f} pooled, {rows[0]['error_occluded_vs_visible_per_joint']:.2f} "
           f"joint by joint")
     ranked = next(r for r in rows if r["subset"] == RANK_SUBSET and r["spread"] == "rr")
-    print(f"{RANK_SUBSET}: its spread, occluded ÷ visible joints: {ranked['occluded_vs_visible']:.2f} pooled, "
-          f"{ranked['occluded_vs_visible_per_joint']:.2f} joint by joint")
+    print(f"{RANK_SUBSET}: its spread, occluded ÷ visible joints: {ranked['occluded_vs_visible']:.2f} "
+          f"pooled, {ranked['occluded_vs_visible_per_joint']:.2f} joint by joint")
     print("| crops | passes/image | spread after | Global ρ | best ÷ avg | worst ÷ avg | RR ρ | best ÷ avg | worst ÷ avg "
           "| occluded ÷ visible |")
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

@@ -12,8 +12,8 @@ import math
 import torch
 
 from handflow.errors import HandflowError
-from handflow.metrics import (DEFAULT_BANDWIDTHS_MM, articulation_masks, closest_farthest, joint_sample_std, mmd, mpjpe, mpjpe_occluded,
-                              sample_std)
+from handflow.metrics import (DEFAULT_BANDWIDTHS_MM, articulation_masks, closest_farthest, joint_sample_std, mmd, mpjpe,
+                              mpjpe_occluded, sample_std)
 from handflow.model.pose_params import Y_DIM
 
 ALIGNMENTS = ("global", "rrr", "rr")

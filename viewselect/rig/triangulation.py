@@ -54,8 +54,9 @@ def triangulate_dlt(P, uv, weights) -> np.ndarray:
 
     Each view contributes ``u P₃ − P₁`` and ``v P₃ − P₂``; rows are scaled to unit norm (so every
     view counts equally and pixels/mm scales do not matter) and then by the weight. The solution
-    is the right singular vector of the smallest singular value (via the 4 × 4 ``AᵀA``). The world is centred and scaled
-    to ~unit size first (Hartley-style conditioning) so float64 recovers exact data to < 1e-6 mm.
+    is the right singular vector of the smallest singular value (via the 4 × 4 ``AᵀA``). The world is
+    centred and scaled to ~unit size first (Hartley-style conditioning) so float64 recovers exact data
+    to < 1e-6 mm.
     """
     P = np.asarray(P, float)
     uv = np.asarray(uv, float)
