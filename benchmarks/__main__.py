@@ -25,7 +25,7 @@ import torch
 from handflow.io import write_text
 from handflow.provenance import code_version
 
-NAMES = ["matmul", "hand", "synth", "model", "metrics", "encoder", "train", "store", "rank", "samples", "scale", "multihands", "index"]
+NAMES = ["matmul", "hand", "synth", "model", "metrics", "encoder", "train", "store", "rank", "triangulation", "samples", "scale", "multihands", "index"]
 REPORT = Path(__file__).resolve().parent.parent / "reports" / "benchmarks.md"
 
 
