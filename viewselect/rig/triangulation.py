@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Sequence
 
 import numpy as np
@@ -43,6 +44,14 @@ def project_points(P: np.ndarray, X: np.ndarray) -> np.ndarray:
     Xh = np.concatenate([X, np.ones(X.shape[:-1] + (1,))], axis=-1)
     x = np.einsum("vij,...j->v...i", P, Xh)
     return x[..., :2] / x[..., 2:3]
+
+
+def _null_vectors(A: np.ndarray) -> np.ndarray:
+    """``(J, 4)``: each ``(2V, 4)`` system of ``A (J, 2V, 4)``'s right singular vector of its smallest singular
+    value, as the eigenvector of the 4 × 4 ``AᵀA`` with the smallest eigenvalue — one batched numpy ``eigh``.
+    No threads: a ranking solves thousands of these small systems, and a threaded solver only spins on a busy
+    machine (``benchmarks triangulation``)."""
+    return np.linalg.eigh(A.transpose(0, 2, 1) @ A)[1][..., 0]  # eigenvalues ascending
 
 
 def triangulate_dlt(P, uv, weights) -> np.ndarray:
@@ -87,17 +96,11 @@ def triangulate_dlt(P, uv, weights) -> np.ndarray:
     H[:3, 3] = c
     Pn = P @ H  # (V, 3, 4)
 
-    # each point's 2V rows of A, (V, J, 4) per coordinate, unit norm times the weight
-    normal = np.zeros((J, 4, 4))
-    for axis in (0, 1):
-        rows = uv[..., axis, None] * Pn[:, None, 2, :] - Pn[:, None, axis, :]
-        norms = np.linalg.norm(rows, axis=-1, keepdims=True)
-        rows = rows / np.where(norms > 0, norms, 1.0) * w[..., None]
-        normal += np.einsum("vja,vjb->jab", rows, rows)
-    # A's right singular vector of its smallest singular value is the eigenvector of AᵀA (4 x 4) of its
-    # smallest eigenvalue: one batched numpy eigh instead of an SVD of each (2V, 4) A. No threads: a ranking
-    # solves thousands of these small systems, and a threaded solver only spins on a busy machine.
-    h = np.linalg.eigh(normal)[1][..., 0]  # (J, 4), eigenvalues ascending
+    # A: each point's 2V rows, scaled to unit norm, times the weight
+    rows = np.stack([uv[..., a, None] * Pn[:, None, 2, :] - Pn[:, None, a, :] for a in (0, 1)])  # (2, V, J, 4)
+    norms = np.linalg.norm(rows, axis=-1, keepdims=True)
+    rows = rows / np.where(norms > 0, norms, 1.0) * w[..., None]
+    h = _null_vectors(rows.transpose(2, 0, 1, 3).reshape(J, 2 * V, 4))  # (J, 4)
     with np.errstate(divide="ignore", invalid="ignore"):
         Xn = h[:, :3] / h[:, 3:4]
     X = Xn * s + c
@@ -166,15 +169,23 @@ def triangulation_error(
     if vis.shape != (len(cams),) + X.shape[:2]:
         expected = (len(cams),) + X.shape[:2]
         raise HandflowError(f"triangulation: visible must be (V, F, J) = {expected}, found {vis.shape}")
-    if not (math.isfinite(pixel_noise_px) and pixel_noise_px >= 0):
-        raise HandflowError(f"triangulation: pixel noise must be >= 0 px, found {pixel_noise_px}")
     idx = _subset_indices(cameras, subset)
 
     P = np.stack([projection_matrix(cams[i]) for i in idx])  # (K, 3, 4)
-    pts = X.reshape(-1, 3)  # (F*J, 3)
-    w = vis[idx].reshape(len(idx), -1)  # (K, F*J)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        uv = project_points(P, pts)  # (K, F*J, 2)
+    return _error(P, _projections(P, X), X.reshape(-1, 3), vis[idx].reshape(len(idx), -1), pixel_noise_px, seed)
+
+
+def _projections(P: np.ndarray, joints_world_mm: np.ndarray) -> np.ndarray:
+    """``(V, F*J, 2)`` noise-free pixels of the ``(F, J, 3)`` joints in the cameras ``P (V, 3, 4)``."""
+    with np.errstate(divide="ignore", invalid="ignore"):  # points behind a camera: it does not see them
+        return project_points(P, joints_world_mm.reshape(-1, 3))
+
+
+def _error(P, uv, pts, w, pixel_noise_px: float, seed: int) -> TriangulationResult:
+    """Triangulate ``pts (N, 3)`` from their noise-free pixels ``uv (K, N, 2)`` in ``P (K, 3, 4)`` seen where
+    ``w (K, N)``, after N(0, pixel_noise_px²) noise from ``default_rng(seed)``."""
+    if not (math.isfinite(pixel_noise_px) and pixel_noise_px >= 0):
+        raise HandflowError(f"triangulation: pixel noise must be >= 0 px, found {pixel_noise_px}")
     rng = np.random.default_rng(seed)
     uv = uv + rng.normal(0.0, pixel_noise_px, size=uv.shape) if pixel_noise_px > 0 else uv
     est = triangulate_dlt(P, uv, w)
@@ -207,5 +218,17 @@ class Scene:
         wanted = set(camera_ids)
         return [i for i, c in enumerate(self.camera_ids) if c in wanted]
 
+    @cached_property
+    def _projected(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every camera's ``P (V, 3, 4)`` and noise-free pixels ``(V, F*42, 2)``: computed once, then sliced by
+        each subset a ranking compares (kept, full, 20 random rigs, the error-vs-cameras curve)."""
+        P = np.stack([projection_matrix(c) for c in self.cameras])
+        return P, _projections(P, np.asarray(self.joints_world_mm, float))
+
     def error(self, subset, pixel_noise_px: float, seed: int) -> TriangulationResult:
-        return triangulation_error(self.cameras, self.joints_world_mm, self.visible, subset, pixel_noise_px, seed)
+        """:func:`triangulation_error` of the cameras at positions ``subset`` (as :meth:`indices` gives)."""
+        idx = _subset_indices(self.cameras, subset)
+        P, uv = self._projected
+        pts = np.asarray(self.joints_world_mm, float).reshape(-1, 3)
+        return _error(P[idx], uv[idx], pts, np.asarray(self.visible, bool)[idx].reshape(len(idx), -1),
+                      pixel_noise_px, seed)
