@@ -181,3 +181,46 @@ def test_root_relative_term_enters_the_total_with_its_weight():
     _, b = handflow_loss(net, ctx, tg, LossConfig(nll_noise=0.0, w_j3d_rr=7.0))
     assert a["j3d_rr"] == pytest.approx(b["j3d_rr"]) and a["j3d_rr"] > 0
     assert b["total"] - a["total"] == pytest.approx(7.0 * a["j3d_rr"], rel=1e-4)
+
+
+def test_visibility_loss_known_value():
+    from handflow.losses import visibility_loss
+
+    visible = torch.tensor([[1.0, 0.0] + [1.0] * 40, [0.0] * 42])
+    valid = torch.ones(2, 42)
+    valid[1, 21:] = 0  # the second image's left hand is not annotated: its 21 joints do not count
+    logits = torch.zeros(2, 42)
+    logits[0, 0], logits[0, 1] = math.log(3.0), math.log(3.0)  # p = 0.75: right on joint 0, wrong on joint 1
+    tg = LossTargets(y=torch.zeros(2, 1, Y_DIM), mode_index=torch.zeros(2, dtype=torch.long),
+                     joints_cam_mm=torch.zeros(2, 42, 3), joints2d_px=torch.zeros(2, 42, 2), visible=visible,
+                     K_crop=torch.eye(3).repeat(2, 1, 1), joints_valid=valid)
+    first = (-math.log(0.75) - math.log(0.25) + 40 * math.log(2.0)) / 42
+    assert float(visibility_loss(logits, tg)) == pytest.approx((first + math.log(2.0)) / 2, rel=1e-6)
+
+
+def test_visibility_head_enters_the_total_and_trains_the_encoder():
+    torch.manual_seed(0)
+    hm = _fake_hand_model()
+    plain = HandFlowNet(ModelConfig(crop_px=S, context_dim=32, flow_steps=2, flow_hidden=32, flow_blocks=1), hm)
+    torch.manual_seed(0)
+    net = HandFlowNet(ModelConfig(crop_px=S, context_dim=32, flow_steps=2, flow_hidden=32, flow_blocks=1,
+                                  visibility_head=True), hm)
+    # the head draws its weights from a forked stream: every other weight, and the next draw, are the seed's
+    head = {k for k in net.state_dict() if k.startswith("visibility_head.")}
+    assert head == {"visibility_head.weight", "visibility_head.bias"}
+    assert all(torch.equal(v, plain.state_dict()[k]) for k, v in net.state_dict().items() if k not in head)
+    _, img, tg = _setup(seed=5)
+    net.set_y_normalization(torch.zeros(Y_DIM), torch.ones(Y_DIM))
+    net.train()
+    ctx = net.encode(img)
+    torch.manual_seed(0)
+    _, a = handflow_loss(net, ctx, tg, LossConfig(nll_noise=0.0))
+    torch.manual_seed(0)
+    total, b = handflow_loss(net, ctx, tg, LossConfig(nll_noise=0.0, w_vis=2.0))
+    assert "vis" not in a and b["vis"] > 0
+    assert b["total"] - a["total"] == pytest.approx(2.0 * b["vis"], rel=1e-4)
+    net.zero_grad()
+    (total - total.detach() + 0).backward()
+    assert net.visibility_head.weight.grad.abs().max() > 0 and net.encoder.conv1.weight.grad.abs().max() > 0
+    with pytest.raises(HandflowError, match="no visibility head"):
+        plain.visibility_logits(ctx)
