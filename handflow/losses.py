@@ -1,7 +1,7 @@
 """HandFlowNet training losses (the HandFlow paper's §3.2.3, with a root-relative 3D term added).
 
 ``L = w_nll*L_nll + w_detmag*L_DetMag + w_y*L_y + w_j3d*L_J3D``
-``    + w_j2d*L_J2D(mode) + w_j2d_samples*L_J2D(samples) + w_q*L_q + w_vis*L_vis``
+``    + w_j2d*L_J2D(mode) + w_j2d_samples*L_J2D(samples) + w_q*L_q``
 
 Every term is a mean over the images of the batch (and over annotations / samples where there are
 several), of the per-image quantity below.
@@ -26,9 +26,6 @@ several), of the per-image quantity below.
   (so 1 = one crop width), for the mode (``w_j2d``) and ``n_samples`` samples (``w_j2d_samples``, mean over
   samples). Depths are clamped at ``min_depth_mm`` for the projection so a wild sample cannot divide by 0.
 * ``L_q = Σ_{A∈q} ||AᵀA - I||²_F`` over the 32 6D blocks, mean over the mode and the samples.
-* ``L_vis`` (not in the paper; ``w_vis = 0`` by default): binary cross-entropy of the model's visibility head
-  (``model.visibility_head``) against each valid joint's visibility, mean over the image's valid joints. An
-  auxiliary task that makes the image feature ``v`` carry which joints the image hides.
 
 Default weights start from ProHMR's (``prohmr.yaml``: keypoints_3d 0.05, keypoints_2d 0.01 mode /
 0.001 samples, orthonormal 0.1, pose params 0.001, NLL 0.001), rescaled for these units: ProHMR's
@@ -49,16 +46,14 @@ from handflow.errors import HandflowError
 from handflow.model.objective import LossConfig, LossTargets, orthonormal_penalty, pose_terms, rr_keypoints
 from handflow.model.pose_params import Y_DIM
 
-__all__ = ["LossConfig", "LossTargets", "handflow_loss", "visibility_loss", "pose_terms", "orthonormal_penalty",
-           "rr_keypoints"]
+__all__ = ["LossConfig", "LossTargets", "handflow_loss", "pose_terms", "orthonormal_penalty", "rr_keypoints"]
 
 
 def handflow_loss(model, ctx: torch.Tensor, tg: LossTargets, cfg: LossConfig | None = None):
     """Total loss and its parts. ``model``: a ``HandFlowNet``; ``ctx = model.encode(images)``.
 
     Returns ``(total (scalar tensor), parts: dict[str, float])`` with the unweighted terms
-    (``nll``, ``detmag``, ``y``, ``j3d``, ``j2d_mode``, ``j2d_samples``, ``q``; ``vis`` where ``w_vis > 0``),
-    ``total`` and, for logging,
+    (``nll``, ``detmag``, ``y``, ``j3d``, ``j2d_mode``, ``j2d_samples``, ``q``), ``total`` and, for logging,
     ``mpjpe_rr_mm`` of the mode.
     """
     cfg = cfg or LossConfig()
@@ -97,8 +92,6 @@ def handflow_loss(model, ctx: torch.Tensor, tg: LossTargets, cfg: LossConfig | N
         t[k] for k in ("y", "j3d", "j3d_rr", "j2d_mode", "j2d_samples", "q"))
     mpjpe = t["mpjpe_rr_mm"]
 
-    vis = visibility_loss(model.visibility_logits(ctx), tg) if cfg.w_vis > 0 else None
-
     total = (
         cfg.w_nll * nll
         + cfg.w_detmag * detmag
@@ -109,8 +102,6 @@ def handflow_loss(model, ctx: torch.Tensor, tg: LossTargets, cfg: LossConfig | N
         + cfg.w_j2d_samples * j2d_samples
         + cfg.w_q * l_q
     )
-    if vis is not None:
-        total = total + cfg.w_vis * vis
     parts = {
         "nll": float(nll.detach()),
         "detmag": float(detmag.detach()),
@@ -123,23 +114,4 @@ def handflow_loss(model, ctx: torch.Tensor, tg: LossTargets, cfg: LossConfig | N
         "total": float(total.detach()),
         "mpjpe_rr_mm": float(mpjpe),
     }
-    if vis is not None:
-        parts["vis"] = float(vis.detach())
     return total, parts
-
-
-def visibility_loss(logits: torch.Tensor, tg: LossTargets) -> torch.Tensor:
-    """``L_vis``: binary cross-entropy of ``logits (B, 42)`` against ``tg.visible``, mean over each image's
-    valid joints (``tg.joints_valid``), then over the images. Scalar; ln 2 for logits of 0.
-
-    Examples:
-        >>> tg = LossTargets(y=torch.zeros(1, 1, 218), mode_index=torch.zeros(1, dtype=torch.long),
-        ...                  joints_cam_mm=torch.zeros(1, 42, 3), joints2d_px=torch.zeros(1, 42, 2),
-        ...                  visible=torch.ones(1, 42), K_crop=torch.eye(3)[None])
-        >>> round(float(visibility_loss(torch.zeros(1, 42), tg)), 4)
-        0.6931
-    """
-    target = tg.visible.to(logits.dtype)
-    valid = torch.ones_like(target) if tg.joints_valid is None else tg.joints_valid.to(logits.dtype)
-    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    return ((bce * valid).sum(-1) / valid.sum(-1).clamp_min(1)).mean()

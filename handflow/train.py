@@ -89,10 +89,6 @@ class TrainConfig:
             raise HandflowError("val_samples must be >= 2 (a spread needs two samples)")
         if not self.train_encoder and not self.init_from:
             raise HandflowError("train_encoder = false needs init_from (a frozen encoder must come from somewhere)")
-        if (self.loss.w_vis > 0) != self.model.visibility_head:
-            raise HandflowError("loss.w_vis > 0 and model.visibility_head = true go together (a head needs its loss, "
-                                f"the loss its head); found w_vis = {self.loss.w_vis}, "
-                                f"visibility_head = {self.model.visibility_head}")
 
 
 def load_train_config(path: str | Path) -> TrainConfig:

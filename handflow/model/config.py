@@ -14,9 +14,6 @@ field                  default     paper / ProHMR value
 ``flow_hidden``        256         1024
 ``flow_blocks``        2           2
 ``max_log_scale``      3.0         (nflows' sigmoid scale in ProHMR's fork; see ``flow.py``)
-``visibility_head``    False       (not in the paper) a linear head on ``v`` that predicts each of
-                                   the 42 joints' visibility, trained by ``loss.w_vis``; an auxiliary
-                                   task for the encoder, unused at inference
 =====================  ==========  =============================================================
 
 ``feature_dim`` is derived from the depth (512 for ResNet-18/34, 2048 for ResNet-50).
@@ -56,7 +53,6 @@ class ModelConfig:
     flow_hidden: int = 256
     flow_blocks: int = 2
     max_log_scale: float = 3.0
-    visibility_head: bool = False
     backbone_weights: str | None = None  # local torchvision ImageNet state dict (.pth), optional
     head_hidden: int = 256
     head_layers: int = 2
@@ -79,8 +75,6 @@ class ModelConfig:
                 raise HandflowError(f"model.{name} must be at least 1, found {getattr(self, name)}")
         if self.context_dim < 0:
             raise HandflowError(f"model.context_dim must be >= 0 (0 = raw feature), found {self.context_dim}")
-        if self.visibility_head and self.kind != "handflow":
-            raise HandflowError(f"model.visibility_head is HandFlowNet's; model.kind is {self.kind!r}")
         if not self.max_log_scale > 0:
             raise HandflowError(f"model.max_log_scale must be positive, found {self.max_log_scale}")
         for name in ("head_hidden", "head_layers"):

@@ -14,12 +14,6 @@ initialisation well conditioned. It is an affine map, so every density, log-dete
 below is reported for ``y`` itself: ``log p(y) = log p(ŷ) - Σ log y_std`` and
 ``log|det ∂y/∂z| = log|det ∂ŷ/∂z| + Σ log y_std``; the mode ``f_v(0)`` is still the image of ``z = 0``.
 
-``visibility_head`` (``cfg.visibility_head``): a linear map ``v -> (B, 42)`` logits of each joint being
-visible, trained as an auxiliary task (``handflow.losses``, ``w_vis``) so that the encoder's feature must
-say which joints the image hides; nothing at inference reads it. Its weights are drawn from a forked
-random stream, so a run with the head starts from the same encoder and flow weights and draws the same
-training noise as one without.
-
 ``detach_context``: HandFlow's ``L_DetMag`` must not reach the image encoder. Methods taking
 ``detach_context=True`` use ``ctx.detach()``, so that term's gradient stops at ``v`` and only trains
 the flow (its context embedding included).
@@ -45,7 +39,6 @@ import torch
 from torch import nn
 
 from handflow.errors import HandflowError
-from handflow.keypoints import N_JOINTS
 from handflow.model.config import ModelConfig
 from handflow.model.flow import ConditionalGlow
 from handflow.model.inference import InferencePlan, state_key
@@ -88,9 +81,6 @@ class HandFlowNet(nn.Module):
         self.__dict__["_plan"] = None  # InferencePlan; outside the module state on purpose
         if cfg.backbone_weights:
             load_backbone_weights(self.encoder, cfg.backbone_weights)
-        if cfg.visibility_head:
-            with torch.random.fork_rng(devices=[]):  # the other weights and the training noise stay the seed's
-                self.visibility_head = nn.Linear(cfg.feature_dim, N_JOINTS)
 
     # ------------------------------------------------------------ bookkeeping
     def _apply(self, fn, *args, **kwargs):
@@ -151,12 +141,6 @@ class HandFlowNet(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.encode(images)
-
-    def visibility_logits(self, ctx: torch.Tensor) -> torch.Tensor:
-        """``ctx (B, feature_dim)`` -> logits ``(B, 42)`` that each joint is visible (``cfg.visibility_head``)."""
-        if not self.cfg.visibility_head:
-            raise HandflowError("this HandFlowNet has no visibility head (model.visibility_head = false)")
-        return self.visibility_head(ctx.to(self.visibility_head.weight.dtype))
 
     # ------------------------------------------------------------ flow, in y units
     def latents(self, y: torch.Tensor, ctx: torch.Tensor, mask: torch.Tensor | None = None,

@@ -30,7 +30,6 @@ class LossConfig:
     w_j2d: float = 0.5
     w_j2d_samples: float = 0.05
     w_q: float = 0.1
-    w_vis: float = 0.0
     n_samples: int = 2
     detmag_at: Literal["annotations", "samples"] = "annotations"
     nll_noise: float = 0.005
@@ -41,7 +40,7 @@ class LossConfig:
             raise HandflowError(f"loss.detmag_at: {self.detmag_at!r} is not 'annotations' or 'samples'")
         if self.n_samples < 0:
             raise HandflowError(f"loss.n_samples must be >= 0, found {self.n_samples}")
-        for name in ("w_nll", "w_detmag", "w_y", "w_j3d", "w_j3d_rr", "w_j2d", "w_j2d_samples", "w_q", "w_vis", "nll_noise"):
+        for name in ("w_nll", "w_detmag", "w_y", "w_j3d", "w_j3d_rr", "w_j2d", "w_j2d_samples", "w_q", "nll_noise"):
             if getattr(self, name) < 0:
                 raise HandflowError(f"loss.{name} must be >= 0, found {getattr(self, name)}")
 

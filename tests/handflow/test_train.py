@@ -218,31 +218,3 @@ def test_frozen_encoder_runs_once_over_the_split(tmp_path, tiny_train_config, ti
     with torch.no_grad():
         expect = real(model, store.rows(torch.arange(4), ("image",))["image"].float() / 255, False, False)
     torch.testing.assert_close(feats.rows(torch.arange(4))["ctx"], expect, rtol=1e-4, atol=1e-4)
-
-
-
-def test_visibility_head_and_its_loss_go_together(tiny_train_config):
-    from handflow.config import from_dict, to_dict
-    from handflow.train import TrainConfig
-
-    cfg = to_dict(load_train_config(tiny_train_config))
-    with pytest.raises(HandflowError, match="w_vis"):
-        from_dict(TrainConfig, {**cfg, "loss": {**cfg["loss"], "w_vis": 1.0}})
-    with pytest.raises(HandflowError, match="visibility_head"):
-        from_dict(TrainConfig, {**cfg, "model": {**cfg["model"], "visibility_head": True}})
-
-
-def test_train_with_visibility_head(tmp_path, tiny_train_config):
-    from handflow.hand.model import HandModel
-    from handflow.model.registry import export_model, load_model
-    from handflow.synth.mano import default_mano_dir
-
-    path = tmp_path / "vis.toml"
-    text = tiny_train_config.read_text().replace("flow_blocks = 1", "flow_blocks = 1\nvisibility_head = true")
-    path.write_text(text + "[loss]\nw_vis = 1.0\n")
-    train(load_train_config(path), tmp_path / "run")
-    rows = _log(tmp_path / "run" / "log.csv")
-    assert 0 < float(rows[-1]["train_vis"]) < 1.0  # below ln 2 once it has learnt anything
-    model, _ = load_model(export_model(tmp_path / "run" / "last.pt", tmp_path / "model.pt"),
-                          HandModel.from_dir(default_mano_dir()))
-    assert model.visibility_head.weight.shape == (42, model.cfg.feature_dim)
