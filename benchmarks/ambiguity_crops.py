@@ -59,19 +59,34 @@ SUBSETS = {
 }
 
 
+def load_test_split(crop_px: int, hand_model) -> tuple[dict, dict]:
+    """The default capture's test split: its preloaded columns (``handflow.preload.preload_split``) and the
+    arrays every dump stores beside its modes (ground truth, masks, sequence / camera / frame labels)."""
+    from handflow.data.interhand import InterHandDataset
+    from handflow.preload import preload_split
+    from handflow.synth.capture import ensure_default_data
+
+    root = ensure_default_data()
+    data = preload_split(root, "test", crop_px, hand_model)
+    items = InterHandDataset(root, "test", crop_px=crop_px).items
+    stored = {"gt": data["joints_cam_mm"].numpy(), "valid": data["joint_valid"].numpy(),
+              "visible": data["joint_visible"].numpy(),
+              "sequence": np.array([f"Capture{it['capture']}/{it['seq']}" for it in items]),
+              "camera": np.array([str(it["camera"]) for it in items]),
+              "frame": np.array([int(it["frame"]) for it in items])}
+    return data, stored
+
+
 def dump(*pairs: str, batch: int = 128) -> None:
     """``dump OUT [MODEL] [OUT2 MODEL2 ...]``: one dump per model, the shipped model where ``MODEL`` is left out.
 
     Heads on one frozen encoder (the same encoder weights and BatchNorm statistics, as the ``configs/recipe``
     fine-tunes and fresh heads) share one encoder pass per crop: a dump of three such heads costs about one.
     """
-    from handflow.data.interhand import InterHandDataset
     from handflow.geometry.recrop import recrop
     from handflow.hand.model import HandModel
     from handflow.model.pose_params import Y_DIM
     from handflow.model.registry import encoder_hash, load_model
-    from handflow.preload import preload_split
-    from handflow.synth.capture import ensure_default_data
     from handflow.synth.mano import default_mano_dir
 
     if len(pairs) == 1:
@@ -86,10 +101,7 @@ def dump(*pairs: str, batch: int = 128) -> None:
     sizes = {m.cfg.crop_px for m in models}
     if len(sizes) != 1:
         raise SystemExit(f"dump: the models crop to different sizes {sorted(sizes)}")
-    crop_px = sizes.pop()
-    root = ensure_default_data()
-    data = preload_split(root, "test", crop_px, hm)
-    items = InterHandDataset(root, "test", crop_px=crop_px).items
+    data, stored = load_test_split(sizes.pop(), hm)
     N = len(data["image"])
     modes = np.zeros((len(models), N, len(CANDIDATES), 42, 3), np.float32)
     print(f"{len(models)} models, {len(encoders)} distinct encoder(s)", flush=True)
@@ -107,12 +119,7 @@ def dump(*pairs: str, batch: int = 128) -> None:
             if a % (batch * 10) == 0:
                 print(f"{a}/{N} images, {time.time() - t0:.0f} s", flush=True)
     for h, (out, path) in enumerate(zip(outs, paths)):
-        np.savez(out, modes=modes[h], gt=data["joints_cam_mm"].numpy(), valid=data["joint_valid"].numpy(),
-                 visible=data["joint_visible"].numpy(),
-                 sequence=np.array([f"Capture{it['capture']}/{it['seq']}" for it in items]),
-                 camera=np.array([str(it["camera"]) for it in items]),
-                 frame=np.array([int(it["frame"]) for it in items]),
-                 crops=np.array([[j.zoom, j.dx, j.dy] for j in CANDIDATES]), model=path)
+        np.savez(out, modes=modes[h], **stored, crops=np.array([[j.zoom, j.dx, j.dy] for j in CANDIDATES]), model=path)
         print(f"wrote {out}: {N} images x {len(CANDIDATES)} crops of {path}")
     print(f"{len(models)} models in {time.time() - t0:.0f} s")
 

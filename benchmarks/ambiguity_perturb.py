@@ -97,19 +97,15 @@ def perturb(images: torch.Tensor, K_crop: torch.Tensor, p: Perturbation, seed: i
 
 
 def dump(out: str, model_path: str = "viewselect/models/default.pt", batch: int = 128) -> None:
-    from handflow.data.interhand import InterHandDataset
+    from benchmarks.ambiguity_crops import load_test_split
     from handflow.hand.model import HandModel
     from handflow.model.pose_params import Y_DIM
     from handflow.model.registry import load_model
-    from handflow.preload import preload_split
-    from handflow.synth.capture import ensure_default_data
     from handflow.synth.mano import default_mano_dir
 
     hm = HandModel.from_dir(default_mano_dir())
     model = load_model(model_path, hm)[0].eval()
-    root = ensure_default_data()
-    data = preload_split(root, "test", model.cfg.crop_px, hm)
-    items = InterHandDataset(root, "test", crop_px=model.cfg.crop_px).items
+    data, stored = load_test_split(model.cfg.crop_px, hm)
     N = len(data["image"])
     modes = np.zeros((N, len(PERTURBATIONS), 42, 3), np.float32)
     t0 = time.time()
@@ -123,12 +119,7 @@ def dump(out: str, model_path: str = "viewselect/models/default.pt", batch: int 
                 modes[a:a + batch, c] = (model.predict_joints(model.encode(im), Kc, zero)[:, 0] @ R).numpy()
             if a % (batch * 20) == 0:
                 print(f"{a}/{N} images, {time.time() - t0:.0f} s", flush=True)
-    np.savez(out, modes=modes, gt=data["joints_cam_mm"].numpy(), valid=data["joint_valid"].numpy(),
-             visible=data["joint_visible"].numpy(),
-             sequence=np.array([f"Capture{it['capture']}/{it['seq']}" for it in items]),
-             camera=np.array([str(it["camera"]) for it in items]),
-             frame=np.array([int(it["frame"]) for it in items]),
-             crops=np.array([p.name for p in PERTURBATIONS]), model=model_path)
+    np.savez(out, modes=modes, **stored, crops=np.array([p.name for p in PERTURBATIONS]), model=model_path)
     print(f"wrote {out}: {N} images x {len(PERTURBATIONS)} perturbations in {time.time() - t0:.0f} s")
 
 
