@@ -36,7 +36,13 @@ class Camera:
             object.__setattr__(self, name, arr)
         if np.any(self.focal_px <= 0):
             raise HandflowError(f"camera focal must be positive, found {self.focal_px.tolist()}")
-        if abs(np.linalg.det(self.R) - 1.0) > 1e-3 or not np.allclose(self.R @ self.R.T, np.eye(3), atol=1e-3):
+        # A rotation's entries lie in [-1, 1]; checking that first keeps det and R R^T of a garbage matrix
+        # (a corrupt annotation file) from overflowing before it is rejected.
+        if (
+            np.abs(self.R).max() > 1.0 + 1e-3
+            or abs(np.linalg.det(self.R) - 1.0) > 1e-3
+            or not np.allclose(self.R @ self.R.T, np.eye(3), atol=1e-3)
+        ):
             raise HandflowError("camera rotation is not a rotation matrix (det != 1 or not orthonormal)")
 
     @property
