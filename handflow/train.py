@@ -316,7 +316,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
         if resume:
             payload = load_checkpoint(ckpt_path, kinds=(cfg.model.kind,))
             if payload["config"] != to_dict(cfg):
-                raise HandflowError(f"{ckpt_path} was trained with another config; resume with the same --config")
+                raise HandflowError(f"{ckpt_path} was trained with another config; resume with the same --config and --seed")
             load_state_strict(model, payload["state_dict"], ckpt_path)
             optim.load_state_dict(payload["optimizer"])
             start_epoch = int(payload["epoch"])

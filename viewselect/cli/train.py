@@ -18,6 +18,7 @@ def train_model(
     data_root: Optional[Path] = typer.Option(None, help="InterHand2.6M-layout root (overrides the config)."),
     mano_dir: Optional[Path] = typer.Option(None, help="Folder with MANO_RIGHT.pkl / MANO_LEFT.pkl (overrides the config)."),
     backbone_weights: Optional[Path] = typer.Option(None, help="Local torchvision ImageNet ResNet state dict."),
+    seed: Optional[int] = typer.Option(None, help="Training seed (overrides the config's): starting weights, image order."),
     device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
 ) -> None:
     """Train HandFlowNet from a config; writes OUT/last.pt (resumable), OUT/model.pt (compact), OUT/log.csv."""
@@ -31,7 +32,7 @@ def train_model(
     data = dataclasses.replace(cfg.data, root=str(data_root) if data_root else cfg.data.root,
                                mano_dir=str(mano_dir) if mano_dir else cfg.data.mano_dir)
     model = dataclasses.replace(cfg.model, backbone_weights=str(backbone_weights)) if backbone_weights else cfg.model
-    cfg = dataclasses.replace(cfg, data=data, model=model)
+    cfg = dataclasses.replace(cfg, data=data, model=model, seed=cfg.seed if seed is None else seed)
     out = out or Path("runs") / path.stem
     row = train(cfg, out, resume=resume, device=device)
     if row and row.get("rank", 0) == 0:  # under torchrun only rank 0 writes
