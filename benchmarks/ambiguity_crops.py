@@ -77,6 +77,20 @@ def load_test_split(crop_px: int, hand_model) -> tuple[dict, dict]:
     return data, stored
 
 
+def split_batches(data: dict, batch: int):
+    """``load_test_split``'s images in batches, with a progress line every 10: yields ``(start, images, K, y0)``,
+    images ``(B, 3, S, S)`` in [0, 1], ``K`` the crops' ``(B, 3, 3)`` intrinsics, ``y0`` the flow's zero latent
+    ``(B, 1, Y_DIM)`` (its mode)."""
+    from handflow.model.pose_params import Y_DIM
+
+    N, t0 = len(data["image"]), time.time()
+    for a in range(0, N, batch):
+        img = data["image"][a:a + batch].float() / 255.0
+        yield a, img, data["K_crop"][a:a + batch], img.new_zeros(len(img), 1, Y_DIM)
+        if a % (batch * 10) == 0:
+            print(f"{a}/{N} images, {time.time() - t0:.0f} s", flush=True)
+
+
 def dump(*pairs: str, batch: int = 128) -> None:
     """``dump OUT [MODEL] [OUT2 MODEL2 ...]``: one dump per model, the shipped model where ``MODEL`` is left out.
 
@@ -85,7 +99,6 @@ def dump(*pairs: str, batch: int = 128) -> None:
     """
     from handflow.geometry.recrop import recrop
     from handflow.hand.model import HandModel
-    from handflow.model.pose_params import Y_DIM
     from handflow.model.registry import encoder_hash, load_model
     from handflow.synth.mano import default_mano_dir
 
@@ -107,17 +120,12 @@ def dump(*pairs: str, batch: int = 128) -> None:
     print(f"{len(models)} models, {len(encoders)} distinct encoder(s)", flush=True)
     t0 = time.time()
     with torch.inference_mode():
-        for a in range(0, N, batch):
-            img = data["image"][a:a + batch].float() / 255.0
-            K = data["K_crop"][a:a + batch]
-            zero = img.new_zeros(len(img), 1, Y_DIM)
+        for a, img, K, zero in split_batches(data, batch):
             for c, jitter in enumerate(CANDIDATES):
                 im, Kc = recrop(img, K, jitter)
                 ctx = {k: enc.encode(im) for k, enc in encoders.items()}
                 for h, model in enumerate(models):
                     modes[h, a:a + batch, c] = model.predict_joints(ctx[keys[h]], Kc, zero)[:, 0].numpy()
-            if a % (batch * 10) == 0:
-                print(f"{a}/{N} images, {time.time() - t0:.0f} s", flush=True)
     for h, (out, path) in enumerate(zip(outs, paths)):
         np.savez(out, modes=modes[h], **stored, crops=np.array([[j.zoom, j.dx, j.dy] for j in CANDIDATES]), model=path)
         print(f"wrote {out}: {N} images x {len(CANDIDATES)} crops of {path}")

@@ -97,9 +97,8 @@ def perturb(images: torch.Tensor, K_crop: torch.Tensor, p: Perturbation, seed: i
 
 
 def dump(out: str, model_path: str = "viewselect/models/default.pt", batch: int = 128) -> None:
-    from benchmarks.ambiguity_crops import load_test_split
+    from benchmarks.ambiguity_crops import load_test_split, split_batches
     from handflow.hand.model import HandModel
-    from handflow.model.pose_params import Y_DIM
     from handflow.model.registry import load_model
     from handflow.synth.mano import default_mano_dir
 
@@ -110,15 +109,10 @@ def dump(out: str, model_path: str = "viewselect/models/default.pt", batch: int 
     modes = np.zeros((N, len(PERTURBATIONS), 42, 3), np.float32)
     t0 = time.time()
     with torch.inference_mode():
-        for a in range(0, N, batch):
-            img = data["image"][a:a + batch].float() / 255.0
-            K = data["K_crop"][a:a + batch]
-            zero = img.new_zeros(len(img), 1, Y_DIM)
+        for a, img, K, zero in split_batches(data, batch):
             for c, p in enumerate(PERTURBATIONS):
                 im, Kc, R = perturb(img, K, p, seed=a)
                 modes[a:a + batch, c] = (model.predict_joints(model.encode(im), Kc, zero)[:, 0] @ R).numpy()
-            if a % (batch * 20) == 0:
-                print(f"{a}/{N} images, {time.time() - t0:.0f} s", flush=True)
     np.savez(out, modes=modes, **stored, crops=np.array([p.name for p in PERTURBATIONS]), model=model_path)
     print(f"wrote {out}: {N} images x {len(PERTURBATIONS)} perturbations in {time.time() - t0:.0f} s")
 
