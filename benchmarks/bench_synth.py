@@ -7,7 +7,9 @@ Workload: one two-hand frame (``0003_cover_hand``) seen by 35 dome cameras at th
 size (256 x 168) — rasterisation alone, and the full render (raster + shading + background +
 visibility) and JPEG encoding per image; then ``synthesize`` of a reduced config (35 test cameras,
 2 frames per test sequence, one small training and validation capture) end to end, including
-annotation writing, as images per second. Torch runs single-threaded, as ``synthesize`` does.
+annotation writing, as images per second: in one process, and in as many rendering processes as
+``synthesize`` uses by default (one per CPU), alternated in the same run (best of ``repeats`` each).
+Torch runs single-threaded, as ``synthesize`` does.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import torch
 from handflow.synth import motions
 from handflow.data.raster import rasterize
 from handflow.synth.rig import dome_rig
-from handflow.synth.capture import SynthConfig, jpeg_bytes, make_subject, render_views, synthesize
+from handflow.synth.capture import (SynthConfig, jpeg_bytes, make_subject, n_images as capture_images, render_views,
+                                    render_workers, synthesize)
 from handflow.keypoints import JOINT_HAND
 
 from benchmarks.timing import best_time, print_figures
@@ -66,10 +69,14 @@ def run(n_cameras: int = 35, repeats: int = 3) -> dict:
         small = SynthConfig(test_cameras=n_cameras, test_frames=2, train_captures=1, train_sequences=2,
                             train_frames=10, train_cameras_per_frame=6, val_sequences=1, val_frames=10,
                             val_cameras_per_frame=6)
+        workers = render_workers(capture_images(small))
+        t_synth = {1: float("inf"), workers: float("inf")}
         with tempfile.TemporaryDirectory() as tmp:
-            t0 = time.perf_counter()
-            root = synthesize(small, Path(tmp) / "synth")
-            t_synth = time.perf_counter() - t0
+            for r in range(repeats):
+                for w in t_synth:
+                    t0 = time.perf_counter()
+                    root = synthesize(small, Path(tmp) / f"synth-{r}-{w}", workers=w)
+                    t_synth[w] = min(t_synth[w], time.perf_counter() - t0)
             n_images = sum(1 for _ in (root / "images").rglob("*.jpg"))
     finally:
         torch.set_num_threads(threads)
@@ -80,8 +87,12 @@ def run(n_cameras: int = 35, repeats: int = 3) -> dict:
         "synth_render_ms_per_image": 1e3 * t_render / len(cams),
         "synth_jpeg_ms_per_image": 1e3 * t_jpeg / len(cams),
         "synth_pipeline_images": n_images,
-        "synth_pipeline_s": t_synth,
-        "synth_images_per_s": n_images / t_synth,
+        "synth_pipeline_s": t_synth[1],
+        "synth_images_per_s": n_images / t_synth[1],
+        "synth_workers": workers,
+        "synth_pipeline_s_workers": t_synth[workers],
+        "synth_images_per_s_workers": n_images / t_synth[workers],
+        "synth_workers_speedup": t_synth[1] / t_synth[workers],
         "synth_joints_per_image": len(JOINT_HAND),
     }
 

@@ -241,6 +241,85 @@ def jpeg_bytes(img: np.ndarray, quality: int) -> bytes:
     return buf.getvalue()
 
 
+def render_batch(verts_world, faces, cams, image_hw, albedo, seeds, joints_world, tol_mm, quality):
+    """One batch of views as JPEG bytes: :func:`render_views` with one generator per camera made from
+    ``seeds`` (``np.random.default_rng(seed)``), then :func:`jpeg_bytes`. Returns ``(list of bytes,
+    visible (B,42) bool)``. A module-level function, so a worker process can run it."""
+    rngs = [np.random.default_rng(s) for s in seeds]
+    imgs, vis = render_views(verts_world, faces, cams, image_hw, albedo, rngs, joints_world, tol_mm)
+    return [jpeg_bytes(im, quality) for im in imgs], vis
+
+
+def render_workers(n_images: int) -> int:
+    """Processes to render ``n_images`` with: one per CPU this process may use, or 1 below 200 images,
+    where a second process saves less than a second."""
+    if n_images < 200:
+        return 1
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def _worker_init() -> None:
+    import signal
+
+    torch.set_num_threads(1)  # as the parent: many small tensor operations, one thread each
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the workers and cleans up
+
+
+class Renderer:
+    """Runs :func:`render_batch` calls in ``workers`` processes (1: in this process) and hands the results
+    back in the order the jobs were given, so the capture's files and JSON are the same bytes whatever
+    the number of workers. At most two jobs per worker wait at a time: memory stays that of a few batches.
+    Leaving the ``with`` block on an error (Ctrl-C included) terminates the workers at once.
+
+    Examples:
+        >>> with Renderer(2) as r:
+        ...     for key, (jpegs, vis) in r.imap((key, args) for key, args in jobs):
+        ...         ...
+    """
+
+    def __init__(self, workers: int = 1):
+        self.workers = max(1, int(workers))
+        self._pool = None
+
+    def __enter__(self) -> "Renderer":
+        if self.workers > 1:
+            import multiprocessing
+
+            # fork: a worker starts in milliseconds with the modules loaded, and works from any caller (spawn
+            # re-imports the caller's main script, which breaks a script without a __main__ guard). torch
+            # is single-threaded in the parent by now (build_and_publish) and in the workers, as in a
+            # DataLoader worker, so no OpenMP pool is inherited mid-use.
+            self._pool = multiprocessing.get_context("fork").Pool(self.workers, initializer=_worker_init)
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if self._pool is not None:
+            if exc_type is None:
+                self._pool.close()
+            else:
+                self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+    def imap(self, jobs):
+        """``jobs`` yields ``(key, args of render_batch)``; yields ``(key, result)`` in the same order."""
+        if self._pool is None:
+            for key, args in jobs:
+                yield key, render_batch(*args)
+            return
+        from collections import deque
+
+        pending = deque()
+        for key, args in jobs:
+            pending.append((key, self._pool.apply_async(render_batch, args)))
+            if len(pending) > 2 * self.workers:
+                key, res = pending.popleft()
+                yield key, res.get()
+        while pending:
+            key, res = pending.popleft()
+            yield key, res.get()
+
+
 # ---------------------------------------------------------------------------------------------
 # split writer
 
@@ -320,9 +399,10 @@ class SplitWriter:
 
 def _render_capture(writer: SplitWriter, hand_model, cfg: SynthConfig, capture: int, rig: Rig,
                     seqs: list[tuple[str, motions.MotionFrames, list[list[str]]]], subject: Subject, desc: str,
-                    image_hw: dict[str, tuple[int, int]] | None = None) -> None:
+                    image_hw: dict[str, tuple[int, int]] | None = None, renderer: Renderer | None = None) -> None:
     """Render every (sequence, frame, camera-subset) of one capture into ``writer``; ``image_hw`` gives a
-    camera its own (H, W) (default: ``cfg.image_hw`` for all)."""
+    camera its own (H, W) (default: ``cfg.image_hw`` for all); ``renderer`` the processes that render
+    (default: this one)."""
     writer.add_rig(capture, rig)
     faces = np.asarray(hand_model.faces)
     frame = FIRST_FRAME
@@ -331,28 +411,33 @@ def _render_capture(writer: SplitWriter, hand_model, cfg: SynthConfig, capture: 
         for k in range(len(mf)):
             work.append((seq, mf, k, frame, cams_per_frame[k]))
             frame += 1
-    for seq, mf, k, frame, cam_ids in track(work, desc):
-        writer.add_frame(capture, frame, mf, k)
-        t = lambda a: torch.as_tensor(a[k:k + 1])  # noqa: E731
-        with torch.no_grad():
-            verts = hand_model.mesh_from_mano(t(mf.pose), t(mf.shape), t(mf.trans_m))[0].double().numpy()
-        kp = mf.keypoints_mm[k].astype(np.float64)
-        by_size: dict[tuple[int, int], list[str]] = {}  # the rasteriser renders one image size at a time
-        for c in cam_ids:
-            by_size.setdefault(tuple(image_hw[c]) if image_hw else cfg.image_hw, []).append(c)
-        for hw, same in by_size.items():
-            for c0 in range(0, len(same), cfg.render_batch):
-                ids = same[c0:c0 + cfg.render_batch]
-                cams = [rig.cameras[c] for c in ids]
-                rngs = [np.random.default_rng([cfg.seed, 3, capture, frame, int(c)]) for c in ids]
-                imgs, vis = render_views(verts, faces, cams, hw, subject.albedo, rngs, kp, cfg.visibility_tol_mm)
-                for b, cid in enumerate(ids):
-                    writer.add_image(capture, seq, cid, cams[b], frame, hw,
-                                     jpeg_bytes(imgs[b], cfg.jpeg_quality), kp, vis[b])
+
+    def jobs():
+        for seq, mf, k, frame, cam_ids in track(work, desc):
+            writer.add_frame(capture, frame, mf, k)
+            t = lambda a: torch.as_tensor(a[k:k + 1])  # noqa: E731
+            with torch.no_grad():
+                verts = hand_model.mesh_from_mano(t(mf.pose), t(mf.shape), t(mf.trans_m))[0].double().numpy()
+            kp = mf.keypoints_mm[k].astype(np.float64)
+            by_size: dict[tuple[int, int], list[str]] = {}  # the rasteriser renders one image size at a time
+            for c in cam_ids:
+                by_size.setdefault(tuple(image_hw[c]) if image_hw else cfg.image_hw, []).append(c)
+            for hw, same in by_size.items():
+                for c0 in range(0, len(same), cfg.render_batch):
+                    ids = same[c0:c0 + cfg.render_batch]
+                    cams = [rig.cameras[c] for c in ids]
+                    seeds = [[cfg.seed, 3, capture, frame, int(c)] for c in ids]
+                    yield (seq, frame, hw, ids, cams, kp), (verts, faces, cams, hw, subject.albedo, seeds, kp,
+                                                            cfg.visibility_tol_mm, cfg.jpeg_quality)
+
+    for (seq, frame, hw, ids, cams, kp), (jpegs, vis) in (renderer or Renderer()).imap(jobs()):
+        for b, cid in enumerate(ids):
+            writer.add_image(capture, seq, cid, cams[b], frame, hw, jpegs[b], kp, vis[b])
 
 
 def render_test_split(writer: SplitWriter, hand_model, cfg: SynthConfig, rig: Rig,
-                      image_hw: dict[str, tuple[int, int]] | None = None, desc: str = "synth test") -> None:
+                      image_hw: dict[str, tuple[int, int]] | None = None, desc: str = "synth test",
+                      renderer: Renderer | None = None) -> None:
     """The first ``cfg.test_sequences`` test sequences (:data:`motions.TEST_SEQUENCES`, ``cfg.test_frames``
     frames each, the test subjects of ``cfg.seed``) seen by every camera of ``rig``, into ``writer``."""
     with torch.no_grad():
@@ -367,11 +452,12 @@ def render_test_split(writer: SplitWriter, hand_model, cfg: SynthConfig, rig: Ri
             mf = motions.build_frames(hand_model, motions.test_sequence_specs(name, cfg.test_frames, cfg.seed),
                                       subject.betas)
             seqs.append((name, mf, [rig.ids] * len(mf)))
-        _render_capture(writer, hand_model, cfg, capture, rig, seqs, subject, f"{desc} Capture{capture}", image_hw)
+        _render_capture(writer, hand_model, cfg, capture, rig, seqs, subject, f"{desc} Capture{capture}", image_hw,
+                        renderer)
 
 
 def _training_capture(writer, hand_model, cfg: SynthConfig, capture: int, n_seq: int, n_frames: int,
-                      cams_per_frame: int, prior, n_verts: int, desc: str) -> None:
+                      cams_per_frame: int, prior, n_verts: int, desc: str, renderer: Renderer | None = None) -> None:
     rng = np.random.default_rng([cfg.seed, 5, capture])
     rig = random_rig(rng, cfg.image_hw, cfg.train_rig_cameras)
     subject = make_subject(rng, n_verts)
@@ -382,15 +468,16 @@ def _training_capture(writer, hand_model, cfg: SynthConfig, capture: int, n_seq:
         mf = motions.build_frames(hand_model, specs, subject.betas)
         cams = [sorted(rng.choice(rig.ids, size=cams_per_frame, replace=False).tolist()) for _ in range(n_frames)]
         seqs.append((f"{100 + s:04d}_{kind}", mf, cams))
-    _render_capture(writer, hand_model, cfg, capture, rig, seqs, subject, desc)
+    _render_capture(writer, hand_model, cfg, capture, rig, seqs, subject, desc, renderer=renderer)
 
 
 def build_and_publish(root: Path, manifest: str, build) -> Path:
     """Build a capture in a temporary sibling of ``root`` — ``build(tmp)`` writes it and returns its
     manifest (a dict) — write the manifest as ``manifest`` (JSON, sorted keys) and :func:`~handflow.io.publish_dir` it;
     on any failure nothing is left behind. The generated captures (this module's and
-    :mod:`handflow.synth.render_rig`'s) are all made this way. torch runs single-threaded meanwhile: the
-    work is many small tensor operations, and one thread is as fast and far kinder to shared cores."""
+    :mod:`handflow.synth.render_rig`'s) are all made this way. torch runs single-threaded meanwhile (in
+    this process and in each :class:`Renderer` worker): the work is many small tensor operations, and one
+    thread is as fast and far kinder to shared cores; more cores are used by more worker processes."""
     root.parent.mkdir(parents=True, exist_ok=True)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -406,21 +493,36 @@ def build_and_publish(root: Path, manifest: str, build) -> Path:
         torch.set_num_threads(threads)
 
 
-def synthesize(cfg: SynthConfig | None = None, root: str | os.PathLike | None = None, overwrite: bool = False) -> Path:
+def synthesize(cfg: SynthConfig | None = None, root: str | os.PathLike | None = None, overwrite: bool = False,
+               workers: int | None = None) -> Path:
     """Generate the synthetic capture into ``root`` (default :func:`default_data_root`); returns ``root``.
 
-    An existing non-empty ``root`` is an error unless ``overwrite`` (:func:`build_and_publish`: single-threaded,
-    nothing half-written)."""
+    An existing non-empty ``root`` is an error unless ``overwrite`` (:func:`build_and_publish`: nothing
+    half-written). ``workers``: rendering processes (default :func:`render_workers`); the bytes written do
+    not depend on it."""
     cfg = cfg or SynthConfig()
     root = Path(root) if root is not None else default_data_root(cfg)
     if root.exists() and any(root.iterdir()):
         if not overwrite:
             raise HandflowError(f"output folder exists and is not empty: {root} (use overwrite)")
-    return build_and_publish(root, MANIFEST, lambda tmp: _write_capture(cfg, tmp))
+    workers = render_workers(n_images(cfg)) if workers is None else workers
+    return build_and_publish(root, MANIFEST, lambda tmp: _write_capture(cfg, tmp, workers))
 
 
-def _write_capture(cfg: SynthConfig, tmp: Path) -> dict:
-    """The test, train and val splits into ``tmp``; returns the manifest."""
+def n_images(cfg: SynthConfig) -> int:
+    """Images the capture of ``cfg`` holds, over its three splits."""
+    test = cfg.test_sequences * cfg.test_frames * cfg.test_cameras
+    train = cfg.train_captures * cfg.train_sequences * cfg.train_frames * cfg.train_cameras_per_frame
+    return test + train + cfg.val_sequences * cfg.val_frames * cfg.val_cameras_per_frame
+
+
+def _write_capture(cfg: SynthConfig, tmp: Path, workers: int = 1) -> dict:
+    """The test, train and val splits into ``tmp``, rendered by ``workers`` processes; returns the manifest."""
+    with Renderer(workers) as renderer:
+        return _write_splits(cfg, tmp, renderer)
+
+
+def _write_splits(cfg: SynthConfig, tmp: Path, renderer: Renderer) -> dict:
     from handflow.hand.model import HandModel
 
     torch.manual_seed(cfg.seed)
@@ -435,20 +537,20 @@ def _write_capture(cfg: SynthConfig, tmp: Path) -> dict:
     splits = {}
     # test
     w = SplitWriter(tmp, "test")
-    render_test_split(w, hand_model, cfg, dome_rig(cfg.image_hw, cfg.test_cameras, seed=cfg.seed))
+    render_test_split(w, hand_model, cfg, dome_rig(cfg.image_hw, cfg.test_cameras, seed=cfg.seed), renderer=renderer)
     splits["test"] = w.finish()
     # train
     w = SplitWriter(tmp, "train")
     first = 1 + max(motions.TEST_SEQUENCES)
     for c in range(first, first + cfg.train_captures):
         _training_capture(w, hand_model, cfg, c, cfg.train_sequences, cfg.train_frames, cfg.train_cameras_per_frame,
-                          prior, n_verts, f"synth train Capture{c}")
+                          prior, n_verts, f"synth train Capture{c}", renderer)
     splits["train"] = w.finish()
     # val
     w = SplitWriter(tmp, "val")
     c = first + cfg.train_captures
     _training_capture(w, hand_model, cfg, c, cfg.val_sequences, cfg.val_frames, cfg.val_cameras_per_frame,
-                      prior, n_verts, f"synth val Capture{c}")
+                      prior, n_verts, f"synth val Capture{c}", renderer)
     splits["val"] = w.finish()
     return {
         "generator": "handflow.data.synth",  # the generator's name when the layout was fixed: part of the bytes

@@ -27,8 +27,8 @@ from handflow.cache import cache_dir
 from handflow.errors import HandflowError
 from handflow.geometry.camera import Camera
 from handflow.geometry.rig import camera_angles, rig_center
-from handflow.synth.capture import (SYNTH_VERSION, SplitWriter, SynthConfig, build_and_publish, mano_digests,
-                                    render_test_split)
+from handflow.synth.capture import (SYNTH_VERSION, Renderer, SplitWriter, SynthConfig, build_and_publish,
+                                    mano_digests, render_test_split, render_workers)
 from handflow.synth.mano import default_mano_dir
 from handflow.synth.rig import RIG_CENTER_MM, Rig
 
@@ -76,7 +76,9 @@ def _render(cameras, image_hw, frames: int, seed: int, tmp: Path) -> dict:
     rig = Rig(dict(cameras), {c: a[0] for c, a in angles.items()}, {c: a[1] for c, a in angles.items()},
               next(iter(image_hw.values())), center)
     writer = SplitWriter(tmp, "test")  # the embedded capture's writer: the same layout, byte for byte
-    render_test_split(writer, HandModel.from_dir(default_mano_dir()), cfg, rig, image_hw, "rendering the rig:")
+    with Renderer(render_workers(cfg.test_sequences * frames * len(cameras))) as renderer:
+        render_test_split(writer, HandModel.from_dir(default_mano_dir()), cfg, rig, image_hw, "rendering the rig:",
+                          renderer)
     # the generator's name when the layout was fixed: it is part of the capture's bytes
     return {"generator": "handflow.data.render_rig", "version": SYNTH_VERSION, "seed": seed,
             "frames": frames, "cameras": len(cameras), "splits": {"test": writer.finish()}}
