@@ -5,9 +5,11 @@
 
 Each ``benchmarks/bench_<name>.py`` exposes ``run() -> dict`` of measured figures and optionally
 ``notes(figures) -> str`` (Markdown under its table: targets met or not, what limits them). Ratios are
-measured within one run on one machine, so they compare like with like; each section records the machine's
-1-minute load average when it started (above the core count: other work shared the CPUs, so absolute speeds
-are low, ratios less so).
+measured within one run on one machine, so they compare like with like; each section records the machine
+it ran on, its date and code version, and the machine's 1-minute load average when it started (above the
+core count: other work shared the CPUs, so absolute speeds are low, ratios less so). A partial run replaces
+only its sections, so sections from different machines can stand side by side: compare absolute figures
+only within a section.
 """
 
 from __future__ import annotations
@@ -70,9 +72,10 @@ def _previous_sections() -> dict[str, str]:
 def main(argv: list[str]) -> None:
     names = argv or NAMES
     sections = _previous_sections() if argv else {}
+    written = {"machine": machine(), "written": f"{dt.date.today().isoformat()}, viewselect {code_version()}"}
     for name in names:
         if name == "matmul":
-            figures = {"matmul_2048_fp32_gflops": matmul_gflops()}
+            figures = {"matmul_2048_fp32_gflops": matmul_gflops(), **written}
         else:
             try:
                 module = importlib.import_module(f"benchmarks.bench_{name}")
@@ -80,7 +83,7 @@ def main(argv: list[str]) -> None:
                 continue
             print(f"running benchmarks/bench_{name}.py ...", flush=True)
             load = os.getloadavg()[0]  # other work on the machine: speeds from a loaded run say so
-            figures = {**module.run(), "load_average_1min_at_start": load}
+            figures = {**module.run(), "load_average_1min_at_start": load, **written}
         rows = "\n".join(f"| {k} | {_fmt(v)} |" for k, v in figures.items() if not isinstance(v, (dict, list)))
         sections[name] = f"## {name}\n\n| figure | value |\n| --- | --- |\n{rows}\n"
         if name != "matmul" and hasattr(module, "notes"):  # targets met or not, and why
@@ -88,10 +91,12 @@ def main(argv: list[str]) -> None:
         print(sections[name], flush=True)
     header = (
         "# Benchmarks\n\n"
-        f"Written by `python -m benchmarks {' '.join(argv)}`".rstrip() + f" on {dt.date.today().isoformat()}, "
+        f"Last written by `python -m benchmarks {' '.join(argv)}`".rstrip() + f" on {dt.date.today().isoformat()}, "
         f"viewselect {code_version()}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
         f"{machine()}.\n"
-        "Ratios compare two paths measured in the same run; each section is from the run that wrote it.\n\n"
+        "Ratios compare two paths measured in the same run; each section is from the run that wrote it and names its "
+        "machine (sections without a `machine` row predate that row: their machine is the one in this header at the "
+        "commit that wrote them, `git log -p reports/benchmarks.md`).\n\n"
     )
     ordered = [sections[n] for n in NAMES if n in sections]
     write_text(REPORT, header + "\n".join(ordered))

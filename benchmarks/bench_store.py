@@ -49,7 +49,7 @@ def _arm(store_path: str, in_memory: bool) -> dict:
     model = build_model(cfg.model, hm)
     y = store.column("y")
     model.set_y_normalization(y.mean(0), y.std(0))
-    step = _TrainStep(model, cfg.loss, amp=False)
+    step = _TrainStep(model, cfg.loss)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
     g = torch.Generator().manual_seed(0)
     t0 = None

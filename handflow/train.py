@@ -77,7 +77,7 @@ class TrainConfig:
     # train. A calibration stage: the flow learns its spread from features it did not fit (reports/training-recipe.md).
     train_encoder: bool = True
     amp: bool = True  # bfloat16 autocast of the encoder on CUDA
-    amp_cpu: bool = False  # the same on CPU (AVX512-BF16 / AMX machines); see reports/training-recipe.md
+    amp_cpu: bool = False  # the same on CPU, where it has bfloat16 instructions (encoder_bf16); reports/training-recipe.md
 
     def __post_init__(self):
         o = self.optim
@@ -117,42 +117,72 @@ def _lr_at(step: int, total: int, o: OptimConfig) -> float:
     return o.lr * (o.lr_final_factor + (1 - o.lr_final_factor) * 0.5 * (1 + math.cos(math.pi * p)))
 
 
-def _encode(model, images: torch.Tensor, amp: bool, amp_cpu: bool) -> torch.Tensor:
-    """``model.encode`` under the run's autocast setting (bfloat16 on CUDA with ``amp``, on CPU with
-    ``amp_cpu``); float32 features either way."""
-    if (amp and images.is_cuda) or (amp_cpu and not images.is_cuda):
+def resolve_device(device: str | None = None) -> torch.device:
+    """The device a run trains on: ``device`` if given, else CUDA when available, else the CPU."""
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def cpu_bf16_native() -> bool:
+    """Whether this CPU has bfloat16 instructions (AVX512-BF16 or AMX).
+
+    Without them oneDNN emulates bfloat16, and the default encoder's forward + backward runs ~15x slower
+    than in float32 (4.4 against 67.8 images/s on an AVX2-only 2-core EPYC, ``python -m benchmarks train``);
+    with them the whole training step runs at 224 against 171 images/s (``reports/training-recipe.md``)."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+
+
+def encoder_bf16(cfg: "TrainConfig", device: torch.device) -> bool:
+    """Whether the encoder trains under bfloat16 autocast: ``amp`` on CUDA; ``amp_cpu`` on a CPU, only
+    where it has bfloat16 instructions (:func:`cpu_bf16_native`) — elsewhere float32 is the faster."""
+    if device.type == "cuda":
+        return cfg.amp
+    return cfg.amp_cpu and cpu_bf16_native()
+
+
+def precision_note(cfg: "TrainConfig", device: str | None = None) -> str | None:
+    """One line for the user when the config asks for a bfloat16 encoder this machine does not run in it."""
+    dev = resolve_device(device)
+    if dev.type != "cuda" and cfg.amp_cpu and not encoder_bf16(cfg, dev):
+        return ("amp_cpu = true is ignored: this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), where a "
+                "bfloat16 encoder trains ~15x slower than float32; the encoder trains in float32")
+    return None
+
+
+def _encode(model, images: torch.Tensor, bf16: bool) -> torch.Tensor:
+    """``model.encode``, under bfloat16 autocast when ``bf16`` (:func:`encoder_bf16`); float32 features either way."""
+    if bf16:
         with torch.autocast(images.device.type, dtype=torch.bfloat16):
             return model.encode(images).float()
     return model.encode(images)
 
 
-def _frozen_features(model, data: CropStore, cfg: "TrainConfig", device: torch.device) -> CropStore:
+def _frozen_features(model, data: CropStore, bf16: bool, device: torch.device) -> CropStore:
     """The frozen encoder's features of the training split, computed once (a store keyed by the crop store,
     the encoder's weights and BatchNorm statistics, and the autocast setting)."""
     from handflow.data.features import open_features
     from handflow.model.registry import encoder_hash
 
     h = encoder_hash(model)
-    h.update(repr((cfg.amp and device.type == "cuda", cfg.amp_cpu and device.type != "cuda")).encode())
+    h.update(repr((bf16 and device.type == "cuda", bf16 and device.type != "cuda")).encode())
     model.train()  # the training path of `encode` (not the folded inference plan) ...
     model.encoder.eval()  # ... with eval-mode BatchNorm: an image's feature does not depend on its batch
-    return open_features(data, lambda im: _encode(model, im, cfg.amp, cfg.amp_cpu), h.hexdigest()[:16], device)
+    return open_features(data, lambda im: _encode(model, im, bf16), h.hexdigest()[:16], device)
 
 
 class _TrainStep(torch.nn.Module):
     """The whole loss as one ``forward`` so DistributedDataParallel sees every parameter use."""
 
-    def __init__(self, model, loss_cfg: LossConfig, amp: bool, amp_cpu: bool = False):
+    def __init__(self, model, loss_cfg: LossConfig, bf16: bool = False):
         super().__init__()
         self.model = model
         self.loss_cfg = loss_cfg
-        self.amp = amp
-        self.amp_cpu = amp_cpu
+        self.bf16 = bf16
 
     def forward(self, inputs, targets: LossTargets):
         """``inputs``: images ``(B, 3, S, S)`` in [0, 1], or with a frozen encoder its features ``ctx (B, C)``
         read from the feature store (:func:`handflow.data.features.open_features`)."""
-        ctx = inputs if inputs.dim() == 2 else _encode(self.model, inputs, self.amp, self.amp_cpu)
+        ctx = inputs if inputs.dim() == 2 else _encode(self.model, inputs, self.bf16)
         if isinstance(self.model, OwnLoss):  # the baselines carry their own loss; HandFlowNet's is handflow_loss
             return self.model.loss(ctx, targets, self.loss_cfg)
         return handflow_loss(self.model, ctx, targets, self.loss_cfg)
@@ -278,10 +308,11 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
     from handflow.synth.capture import ensure_default_data
 
     out_dir = Path(out_dir)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = resolve_device(device)
     if dev.type == "cuda" and "LOCAL_RANK" in os.environ:
         dev = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     started_dist = init_distributed(dev)
+    bf16 = encoder_bf16(cfg, dev)
     rank, world = _dist_info()
     try:
         ckpt_path = out_dir / "last.pt"
@@ -332,7 +363,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
         if not cfg.train_encoder:  # rank 0 writes the store, the others then read it
             if rank > 0:
                 dist.barrier()
-            features = _frozen_features(model, train_data, cfg, dev)
+            features = _frozen_features(model, train_data, bf16, dev)
             if rank == 0 and world > 1:
                 dist.barrier()
         if not resume and (not cfg.init_from or cfg.init_encoder_only):  # a whole loaded model keeps its y
@@ -343,7 +374,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
             with torch.no_grad():
                 inputs, tg = _targets(train_data, first, dev, mode_index, features)
                 model.data_init(tg.y[:, 0], inputs if features is not None else model.encode(inputs))
-        step_module = _TrainStep(model, cfg.loss, cfg.amp, cfg.amp_cpu)
+        step_module = _TrainStep(model, cfg.loss, bf16)
         if world > 1:
             step_module = torch.nn.parallel.DistributedDataParallel(step_module)
         if rank == 0:
@@ -353,7 +384,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
                 raise HandflowError(f"cannot write {out_dir}: {err.strerror or err}") from err
             import json
 
-            write_text(out_dir / "config.json", json.dumps(provenance(to_dict(cfg), data_root=str(root)), indent=2))
+            write_text(out_dir / "config.json", json.dumps(
+                provenance(to_dict(cfg), data_root=str(root), encoder_dtype="bfloat16" if bf16 else "float32"), indent=2))
         row: dict = {}
         model.train()
         with make_progress() as progress:

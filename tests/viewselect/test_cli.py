@@ -38,7 +38,9 @@ def test_train_model_command(tmp_path, tiny_train_config, tiny_data_root):
     out = tmp_path / "run"
     run("train-model", "--config", tiny_train_config, "--out", out, "--seed", "3")
     assert (out / "model.pt").is_file() and (out / "log.csv").is_file()
-    assert json.loads((out / "config.json").read_text())["config"]["seed"] == 3  # the flag, not the file's 0
+    written = json.loads((out / "config.json").read_text())
+    assert written["config"]["seed"] == 3  # the flag, not the file's 0
+    assert written["encoder_dtype"] == "float32"  # the tiny config leaves amp_cpu off
     again = run("train-model", "--config", tiny_train_config, "--out", out, check=False)
     assert again.returncode == 2 and "--resume" in again.stderr
     bad = tmp_path / "bad.toml"

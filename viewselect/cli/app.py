@@ -68,8 +68,8 @@ Device = Annotated[Optional[str], typer.Option("--device", help="cpu or cuda (de
 
 
 def print_notes(notes: list[str], prefix: str = "") -> None:
-    """What a run could not define on this rig (``RankOutcome.notes``): one ``note: ...`` line each on
-    stderr; the exit code stays 0 (nothing was skipped)."""
+    """One ``note: ...`` line on stderr for each thing a run could not do as asked (``RankOutcome.notes``: what
+    the rig cannot define; ``train-model``: a precision this CPU does not run); the exit code stays 0."""
     for note in notes:
         err_console.print(f"note: {prefix}{note}", markup=False, highlight=False, soft_wrap=True)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from viewselect.cli.app import app, config_path, console
+from viewselect.cli.app import app, config_path, console, print_notes
 
 
 @app.command("train-model")
@@ -25,7 +25,7 @@ def train_model(
     import dataclasses
 
     from handflow.model.registry import export_model
-    from handflow.train import load_train_config, train
+    from handflow.train import load_train_config, precision_note, train
 
     path = config_path(config)
     cfg = load_train_config(path)
@@ -34,6 +34,7 @@ def train_model(
     model = dataclasses.replace(cfg.model, backbone_weights=str(backbone_weights)) if backbone_weights else cfg.model
     cfg = dataclasses.replace(cfg, data=data, model=model, seed=cfg.seed if seed is None else seed)
     out = out or Path("runs") / path.stem
+    print_notes([n for n in [precision_note(cfg, device)] if n])
     row = train(cfg, out, resume=resume, device=device)
     if row and row.get("rank", 0) == 0:  # under torchrun only rank 0 writes
         export_model(out / "last.pt", out / "model.pt")
