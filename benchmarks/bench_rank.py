@@ -155,8 +155,9 @@ the whole of rank {f['rank_gflop_per_image']:.2f} GFLOP (the flow's 4 steps x 2 
 encoder {f['encoder_ms_per_image']:.2f} ms, flow {f['flow_ms_per_image']:.2f} ms, lifting {f['lift_ms_per_image']:.2f} ms,
 rest (the re-crops' encoder passes and lifting, noise, statistics, MPJPE) {f['rest_ms_per_image']:.2f} ms.
 
-Further cuts: the flow's GEMMs in bfloat16 (this CPU has AVX512-BF16; it ranks with τ below 0.99
-against float32 at the default count — `benchmarks samples` — so it is not the default), or a GPU,
+Further cuts: the flow's GEMMs in bfloat16 (on a CPU with bfloat16 instructions, AVX512-BF16 or AMX — elsewhere
+they are emulated and slower than float32; it ranks with τ below 0.99 against float32 at the default count,
+`benchmarks samples`, so it is not the default), or a GPU,
 where the flow's large batched GEMMs are cheap next to the convolutions.
 
 Data loading: decode + crop costs {f['load_view_ms_per_image']:.2f} ms per image serially; `evaluate_views` overlaps it

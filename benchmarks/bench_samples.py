@@ -12,7 +12,7 @@ CPU — the engine's ``--frames`` selection, :func:`handflow.data.selection.pick
   the overlap of the 20 most ambiguous cameras. The encoder runs once per image and its features are
   reused by every scheme and count; the spread at n samples is that of the first n of the 100 drawn
   (the first n of N draws do not depend on N, so this is the engine's number at ``--samples n``). And
-  the bfloat16 flow (:func:`bf16_flow`; this CPU has AVX512-BF16) against float32 at the default
+  the bfloat16 flow (:func:`bf16_flow`; fast only on a CPU with AVX512-BF16 or AMX) against float32 at the default
   scheme and count.
 * **speed** — camera-images/s of ``evaluate_batch`` on 96 images (16 views, decoded once) at each
   sample count, float32 and bfloat16 flow, against the encoder-only forward on the same images
