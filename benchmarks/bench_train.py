@@ -41,7 +41,7 @@ def run(repeats: int = 5) -> dict:
     from torch.profiler import profile
 
     from handflow.preload import open_split
-    from handflow.train import _frozen_features, _TrainStep, _targets, cpu_bf16_native, load_train_config
+    from handflow.train import _encode, _frozen_features, _TrainStep, _targets, cpu_bf16_native, load_train_config
 
     cfg = load_train_config(REPO / "configs" / "default.toml")
     B = cfg.optim.batch_size
@@ -70,23 +70,16 @@ def run(repeats: int = 5) -> dict:
 
         enc_opt = torch.optim.AdamW(model.encoder.parameters(), lr=1e-5)
 
-        def encoder_only():
-            feat = model.encode(images)
+        def encoder_only(bf16: bool = False):  # training's encoder path; bf16: amp_cpu's, timed on every CPU
+            feat = _encode(model, images, bf16)
             enc_opt.zero_grad()
             feat.square().mean().backward()
             enc_opt.step()
 
-        def encoder_only_bf16():  # amp_cpu's path (handflow.train._encode), timed on every CPU
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                feat = model.encode(images).float()
-            enc_opt.zero_grad()
-            feat.square().mean().backward()
-            enc_opt.step()
-
-        full(), encoder_only(), encoder_only_bf16()
+        full(), encoder_only(), encoder_only(True)
         t_full = best_time(full, repeats)
         t_enc = best_time(encoder_only, repeats)
-        t_enc_bf16 = best_time(encoder_only_bf16, repeats)
+        t_enc_bf16 = best_time(lambda: encoder_only(True), repeats)
         order = torch.randperm(len(data["image"]), generator=torch.Generator().manual_seed(0))
         t_fetch = best_time(lambda: _targets(data, order[:B] if len(order) >= B else idx, "cpu"), repeats)
 

@@ -125,8 +125,8 @@ def resolve_device(device: str | None = None) -> torch.device:
 def cpu_bf16_native() -> bool:
     """Whether this CPU has bfloat16 instructions (AVX512-BF16 or AMX).
 
-    Without them oneDNN emulates bfloat16, and the default encoder's forward + backward runs ~15x slower
-    than in float32 (4.4 against 67.8 images/s on an AVX2-only 2-core EPYC, ``python -m benchmarks train``);
+    Without them oneDNN emulates bfloat16, and the default encoder's forward + backward runs 12-20x slower
+    than in float32 (4.2 against 85.2 images/s on an AVX2-only 2-core EPYC, ``python -m benchmarks train``);
     with them the whole training step runs at 224 against 171 images/s (``reports/training-recipe.md``)."""
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
@@ -142,10 +142,9 @@ def encoder_bf16(cfg: "TrainConfig", device: torch.device) -> bool:
 
 def precision_note(cfg: "TrainConfig", device: str | None = None) -> str | None:
     """One line for the user when the config asks for a bfloat16 encoder this machine does not run in it."""
-    dev = resolve_device(device)
-    if dev.type != "cuda" and cfg.amp_cpu and not encoder_bf16(cfg, dev):
+    if resolve_device(device).type != "cuda" and cfg.amp_cpu and not cpu_bf16_native():
         return ("amp_cpu = true is ignored: this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), where a "
-                "bfloat16 encoder trains ~15x slower than float32; the encoder trains in float32")
+                "bfloat16 encoder trains 12-20x slower than float32; the encoder trains in float32")
     return None
 
 
@@ -164,6 +163,7 @@ def _frozen_features(model, data: CropStore, bf16: bool, device: torch.device) -
     from handflow.model.registry import encoder_hash
 
     h = encoder_hash(model)
+    # the key's former (CUDA autocast, CPU autocast) pair, so stores written before stay found
     h.update(repr((bf16 and device.type == "cuda", bf16 and device.type != "cuda")).encode())
     model.train()  # the training path of `encode` (not the folded inference plan) ...
     model.encoder.eval()  # ... with eval-mode BatchNorm: an image's feature does not depend on its batch

@@ -171,7 +171,7 @@ def test_frozen_encoder_stage_keeps_encoder_and_starting_flow(tmp_path, tiny_tra
 
 
 def test_amp_cpu_applies_only_where_the_cpu_has_bfloat16_instructions(monkeypatch, tmp_path, tiny_train_config):
-    """Emulated bfloat16 trains the encoder ~15x slower than float32: without AVX512-BF16 / AMX, ``amp_cpu``
+    """Emulated bfloat16 trains the encoder 12-20x slower than float32: without AVX512-BF16 / AMX, ``amp_cpu``
     is ignored (the run says so and records the dtype it used); with them it applies; CUDA follows ``amp``."""
     import json
 
