@@ -128,8 +128,7 @@ def cpu_bf16_native() -> bool:
     Without them oneDNN emulates bfloat16, and the default encoder's forward + backward runs 12-20x slower
     than in float32 (4.2 against 85.2 images/s on an AVX2-only 2-core EPYC, ``python -m benchmarks train``);
     with them the whole training step runs at 224 against 171 images/s (``reports/training-recipe.md``)."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 def encoder_bf16(cfg: "TrainConfig", device: torch.device) -> bool:
@@ -142,7 +141,8 @@ def encoder_bf16(cfg: "TrainConfig", device: torch.device) -> bool:
 
 def precision_note(cfg: "TrainConfig", device: str | None = None) -> str | None:
     """One line for the user when the config asks for a bfloat16 encoder this machine does not run in it."""
-    if resolve_device(device).type != "cuda" and cfg.amp_cpu and not cpu_bf16_native():
+    dev = resolve_device(device)
+    if dev.type != "cuda" and cfg.amp_cpu and not encoder_bf16(cfg, dev):
         return ("amp_cpu = true is ignored: this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), where a "
                 "bfloat16 encoder trains 12-20x slower than float32; the encoder trains in float32")
     return None

@@ -244,7 +244,8 @@ def test_frozen_encoder_runs_once_over_the_split(tmp_path, tiny_train_config, ti
     assert all(torch.equal(start[k].float(), end[k].float()) for k in enc)
     model, _ = load_model(tiny_model, hm)
     monkeypatch.setattr(T, "_encode", lambda *a: pytest.fail("the run's feature store is not found by its key"))
-    feats = T._frozen_features(model, store, T.encoder_bf16(cfg, torch.device("cpu")), torch.device("cpu"))  # this encoder's store: the run's
+    cpu = torch.device("cpu")
+    feats = T._frozen_features(model, store, T.encoder_bf16(cfg, cpu), cpu)  # this encoder's store: the run's
     model.encoder.eval()
     with torch.no_grad():
         expect = real(model, store.rows(torch.arange(4), ("image",))["image"].float() / 255, False)
