@@ -237,11 +237,14 @@ def _fix_mode_annotations(ann_mask: torch.Tensor, seed: int) -> torch.Tensor:
 
 
 def _init_weights(model, path: str, encoder_only: bool) -> None:
-    """Start from another checkpoint's weights: its encoder, or every weight of the same name and shape."""
+    """Start from another checkpoint's weights: its encoder (with the image normalisation it was trained with,
+    as the checkpoint stores it), or every weight of the same name and shape."""
+    from handflow.model.registry import is_encoder_key
+
     payload = load_checkpoint(path)
     own = model.state_dict()
     take = {k: v for k, v in payload["state_dict"].items()
-            if k in own and own[k].shape == v.shape and (k.startswith("encoder.") or not encoder_only)}
+            if k in own and own[k].shape == v.shape and (is_encoder_key(k) or not encoder_only)}
     if not any(k.startswith("encoder.") for k in take):
         raise HandflowError(f"init_from {path}: no encoder weights of this model's shape")
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in take.items()}, strict=False)

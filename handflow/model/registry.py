@@ -59,14 +59,18 @@ def export_model(train_checkpoint: str | Path, out: str | Path, half: bool = Tru
     return Path(out)
 
 
+def is_encoder_key(name: str) -> bool:
+    """Whether a state-dict entry is part of what ``model.encode`` computes with: the encoder's weights and
+    BatchNorm statistics, and the image normalisation (``img_mean``, ``img_std``)."""
+    return name.startswith("encoder.") or name in ("img_mean", "img_std")
+
+
 def encoder_hash(model: torch.nn.Module):
-    """Running SHA-256 over what ``model.encode`` computes with (the encoder's weights and BatchNorm statistics,
-    the image normalisation): equal for heads on one frozen encoder. Key of the feature store; the caller may
-    ``update`` it with how the encoder runs (precision)."""
+    """Running SHA-256 over the model's :func:`is_encoder_key` entries: equal for heads on one frozen encoder.
+    Key of the feature store; the caller may ``update`` it with how the encoder runs (precision)."""
     from handflow.checkpoint import weights_hash
 
-    return weights_hash({k: v for k, v in model.state_dict().items()
-                         if k.startswith("encoder.") or k in ("img_mean", "img_std")})
+    return weights_hash({k: v for k, v in model.state_dict().items() if is_encoder_key(k)})
 
 
 def model_digest(model: torch.nn.Module) -> str:
@@ -76,4 +80,4 @@ def model_digest(model: torch.nn.Module) -> str:
     return weights_digest(model.state_dict())
 
 
-__all__ = ["build_model", "load_model", "export_model", "model_digest", "encoder_hash", "model_config_of", "to_dict"]
+__all__ = ["build_model", "load_model", "export_model", "model_digest", "encoder_hash", "is_encoder_key", "model_config_of", "to_dict"]

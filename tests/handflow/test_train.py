@@ -216,7 +216,7 @@ def test_frozen_encoder_runs_once_over_the_split(tmp_path, tiny_train_config, ti
     import handflow.train as T
     from handflow.data.features import open_features
     from handflow.hand.model import HandModel
-    from handflow.model.registry import load_model
+    from handflow.model.registry import is_encoder_key, load_model
     from handflow.preload import open_split
     from handflow.synth.mano import default_mano_dir
 
@@ -225,6 +225,8 @@ def test_frozen_encoder_runs_once_over_the_split(tmp_path, tiny_train_config, ti
     path = tmp_path / "frozen.toml"
     path.write_text(text)
     cfg = load_train_config(path)
+    # an empty cache of its own: another test's run on the same encoder would have left the store behind
+    monkeypatch.setenv("VIEWSELECT_CACHE", str(tmp_path / "cache"))
     encoded = {"images": 0}
     real = T._encode
 
@@ -239,8 +241,8 @@ def test_frozen_encoder_runs_once_over_the_split(tmp_path, tiny_train_config, ti
     assert encoded["images"] == len(store)  # once per image, whatever the epochs
     start = load_checkpoint(tiny_model)["state_dict"]
     end = load_checkpoint(tmp_path / "run" / "last.pt")["state_dict"]
-    enc = [k for k in start if k.startswith("encoder.")]
-    assert any("running_mean" in k for k in enc)
+    enc = [k for k in start if is_encoder_key(k)]  # the image normalisation too, as the checkpoint stores it
+    assert any("running_mean" in k for k in enc) and "img_mean" in enc
     assert all(torch.equal(start[k].float(), end[k].float()) for k in enc)
     model, _ = load_model(tiny_model, hm)
     monkeypatch.setattr(T, "_encode", lambda *a: pytest.fail("the run's feature store is not found by its key"))
