@@ -114,7 +114,7 @@ def evaluate_annotations(model, data: dict, n_samples: int = 100, batch: int = 3
             lo, hi = closest_farthest(mode, ann, amask, al, valid)
             add(f"closest_{al}_mm", lo)
             add(f"farthest_{al}_mm", hi)
-        occ = valid & ~visible
+        occ = articulation_masks(visible, valid)[1]  # RR*'s joints: hidden, valid, no wrists
         has = occ.any(-1)
         if bool(has.any()):
             lo, hi = closest_farthest(mode[has], ann[has], amask[has], "rr", occ[has])

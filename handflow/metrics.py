@@ -146,18 +146,17 @@ def mpjpe_occluded(
     """RR*: root-relative (``'rr'``) MPJPE on occluded joints only, mm.
 
     pred, gt: ``(..., 42, 3)`` mm; visible: ``(..., 42)`` bool (True = visible in the image);
-    valid: optional ``(..., 42)`` bool. Per image, the error is the mean over joints that are valid
-    and *not* visible. Returns a 1-D tensor ``(M,)`` holding that value for the M images (leading
+    valid: optional ``(..., 42)`` bool. Per image, the error is the mean over the hidden joints of
+    :func:`articulation_masks`: valid, *not* visible, and not a wrist (a wrist's RR error is 0 by
+    construction, and the depth test calls most wrists occluded, so counting them would dilute RR*
+    towards 0). Returns a 1-D tensor ``(M,)`` holding that value for the M images (leading
     axes flattened, in order) that have at least one occluded valid joint; images with none are
     **excluded** rather than given NaN. So RR* over a data set is ``torch.cat(parts).mean()`` —
     the mean over images with occlusion, each image weighted equally — and an empty result means
     no image had an occluded joint.
     """
     err = joint_errors(pred, gt, "rr")
-    occluded = ~_as_mask(visible, err.shape, "visible")
-    mask = _as_mask(valid, err.shape, "valid")
-    if mask is not None:
-        occluded = occluded & mask
+    _, occluded = articulation_masks(_as_mask(visible, err.shape, "visible"), _as_mask(valid, err.shape, "valid"))
     err, occluded = err.reshape(-1, NUM_JOINTS), occluded.reshape(-1, NUM_JOINTS)
     count = occluded.sum(dim=-1)
     keep = count > 0

@@ -100,6 +100,18 @@ def test_mpjpe_occluded_excludes_images_without_occlusion():
     assert mpjpe_occluded(pred, gt, torch.ones(3, 42, dtype=torch.bool)).numel() == 0
 
 
+def test_mpjpe_occluded_leaves_the_wrists_out():
+    # After the RR alignment a wrist's error is 0, and the depth test calls most wrists occluded:
+    # an occluded wrist must neither dilute RR* nor make an image count as having occlusion.
+    gt = _rand_pose(2, seed=5)
+    pred = gt.clone()
+    pred[:, 0, 0] += 12.0  # right joint 0 off by 12 mm
+    visible = torch.ones(2, 42, dtype=torch.bool)
+    visible[0, [0, 20, 41]] = False  # image 0: joint 0 and both wrists hidden -> 12, not 12 / 3
+    visible[1, [20, 41]] = False  # image 1: only the wrists hidden -> no occluded joint, excluded
+    torch.testing.assert_close(mpjpe_occluded(pred, gt, visible), torch.tensor([12.0], dtype=torch.float64))
+
+
 def test_articulation_masks_split_valid_joints_and_leave_the_wrists_out():
     visible = torch.zeros(2, 42, dtype=torch.bool)
     visible[:, :10] = True  # joints 0-9 shown; the rest, both wrists (20, 41) among them, hidden

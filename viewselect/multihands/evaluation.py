@@ -136,7 +136,8 @@ def markdown(results: dict, provenance: dict, notes: str = "") -> str:
         "",
         "## Table 1 — the mode against the closest / farthest plausible annotation (MPJPE, mm)",
         "",
-        "RR* is root-relative MPJPE on the joints occluded in the ground truth. `gt_*`: against the ground truth.",
+        "RR* is root-relative MPJPE on the joints occluded in the ground truth, the wrists left out (their RR "
+        "error is 0 by construction). `gt_*`: against the ground truth.",
         "",
         _md(t["table1"]),
         "## Table 2 — MMD between 100 samples and the annotations (lower is better)",
