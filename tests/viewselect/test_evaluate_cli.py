@@ -12,12 +12,17 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from viewselect.cli import app
-from viewselect.multihands.evaluation import parse_models
+from viewselect.multihands.evaluation import _md, parse_models
 
 
 def test_parse_models_names():
     assert parse_models("a=x/model.pt,runs/b/model.pt")[1][0] == "b"
     assert parse_models("x.pt")[0][0] == "x"
+
+
+def test_markdown_cells_keep_small_weights_and_round_the_rest():
+    row = _md(pd.DataFrame([{"w": 0.0005, "zero": 0.0, "mmd": 0.82470, "mm": 83.894, "none": float("nan")}])).splitlines()[-1]
+    assert row == "| 0.0005 | 0.000 | 0.825 | 83.9 | – |"
 
 
 def test_evaluate_writes_tables(tmp_path, tiny_multihands_root, tiny_model):

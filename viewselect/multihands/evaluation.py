@@ -116,7 +116,11 @@ def tables(results: dict) -> dict[str, pd.DataFrame]:
 def _md(df: pd.DataFrame) -> str:
     def cell(v):
         if isinstance(v, float):
-            return "–" if math.isnan(v) else (f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}")
+            if math.isnan(v):
+                return "–"
+            if 0 < abs(v) < 0.01:  # a loss weight such as 5e-4 would otherwise read 0.001
+                return f"{v:g}"
+            return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
         return str(v).replace("|", "\\|")
     head = "| " + " | ".join(df.columns) + " |\n|" + "---|" * len(df.columns) + "\n"
     return head + "".join("| " + " | ".join(cell(v) for v in r) + " |\n" for r in df.itertuples(index=False))
