@@ -156,7 +156,7 @@ def mpjpe_occluded(
     no image had an occluded joint.
     """
     err = joint_errors(pred, gt, "rr")
-    _, occluded = articulation_masks(_as_mask(visible, err.shape, "visible"), _as_mask(valid, err.shape, "valid"))
+    _, occluded = articulation_masks(_as_mask(visible, err.shape, "visible"), valid)  # valid broadcast there
     err, occluded = err.reshape(-1, NUM_JOINTS), occluded.reshape(-1, NUM_JOINTS)
     count = occluded.sum(dim=-1)
     keep = count > 0
