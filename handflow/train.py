@@ -28,6 +28,7 @@ from handflow.data.store import CropStore
 from handflow.synth.capture import SynthConfig
 from handflow.synth.mano import default_mano_dir
 from handflow.errors import HandflowError
+from handflow.geometry.recrop import shift_crops
 from handflow.hand.model import HandModel
 from handflow.io import write_text
 from handflow.losses import LossConfig, LossTargets, handflow_loss
@@ -47,6 +48,9 @@ class DataConfig:
     train_selection: str | None = None
     val_max_images: int = 240
     annotations: int = 1  # per training image: 1 = ground truth only, more = MultiHands (`viewselect annotate`)
+    # Each training crop shifted by up to this fraction of its side along each axis (uniform, drawn per image
+    # and step), the way a detector's box wobbles; 0 = the crops as stored. Validation crops are never shifted.
+    crop_shift: float = 0.0
     # With root = None: the training split comes from a synthetic capture of these sizes (generated once into
     # the cache) instead of the embedded default's 960 training frames; validation stays on the default's.
     synth: SynthConfig | None = None
@@ -83,10 +87,14 @@ class TrainConfig:
         o = self.optim
         if o.batch_size < 2 or o.epochs < 1 or not o.lr > 0:
             raise HandflowError("optim: batch_size must be >= 2, epochs >= 1, lr > 0")
+        if not 0.0 <= self.data.crop_shift < 0.5:
+            raise HandflowError(f"data.crop_shift must be in [0, 0.5) (a fraction of the crop side), found {self.data.crop_shift}")
         if self.data.annotations < 1:
             raise HandflowError(f"data.annotations must be >= 1 (1 = ground truth only), found {self.data.annotations}")
         if self.val_samples < 2:
             raise HandflowError("val_samples must be >= 2 (a spread needs two samples)")
+        if self.data.crop_shift > 0 and not self.train_encoder:
+            raise HandflowError("data.crop_shift needs train_encoder = true (a frozen encoder's features are computed once, unshifted)")
         if not self.train_encoder and not self.init_from:
             raise HandflowError("train_encoder = false needs init_from (a frozen encoder must come from somewhere)")
 
@@ -226,6 +234,17 @@ def _targets(data, idx: torch.Tensor, device, mode_index: torch.Tensor | None = 
         joints_valid=b["joint_valid"],
     )
     return images, tg
+
+
+def _shift_batch(images: torch.Tensor, tg: LossTargets, max_shift: float, seed: int) -> tuple[torch.Tensor, LossTargets]:
+    """Training's crop jitter: every crop of ``images (B, 3, S, S)`` shifted by its own uniform draw in
+    ``[-max_shift, max_shift] * S`` pixels per axis, its targets moved with it. ``seed`` fixes the draw, so a
+    resumed run shifts the same way."""
+    B, S = images.shape[0], images.shape[-1]
+    u = torch.rand(B, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    d = ((2 * u - 1) * max_shift * S).to(device=images.device, dtype=torch.float32)
+    images, _ = shift_crops(images, tg.K_crop, d)
+    return images, tg.shifted(d, S)
 
 
 def _fix_mode_annotations(ann_mask: torch.Tensor, seed: int) -> torch.Tensor:
@@ -405,6 +424,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, device: s
                         group["lr"] = _lr_at(step, total_steps, o)
                     idx = order[it * o.batch_size : (it + 1) * o.batch_size][rank::world]
                     inputs, tg = _targets(train_data, idx, dev, mode_index, features)
+                    if cfg.data.crop_shift > 0:
+                        inputs, tg = _shift_batch(inputs, tg, cfg.data.crop_shift, cfg.seed * 1_000_003 + step)
                     total, parts = step_module(inputs, tg)
                     if not torch.isfinite(total):
                         raise _non_finite("loss", epoch, it, ckpt_path)

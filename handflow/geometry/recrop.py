@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from handflow.errors import HandflowError
+
 
 @dataclass(frozen=True)
 class CropJitter:
@@ -63,4 +65,24 @@ def recrop(images: torch.Tensor, K_crop: torch.Tensor, jitter: CropJitter) -> tu
     return out, A @ K_crop
 
 
-__all__ = ["CropJitter", "TEST_TIME_CROPS", "recrop"]
+def shift_crops(images: torch.Tensor, K_crop: torch.Tensor, shift_px: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shift each crop by its own ``shift_px (B, 2)`` pixels: ``images (B, C, S, S)`` -> ``(images', K' (B, 3, 3))``.
+
+    :func:`recrop` without a zoom, one shift per image (training's crop jitter): a pixel at ``u`` moves to
+    ``u + d`` and ``K'`` is ``K_crop`` with its principal point moved by ``d``; pixels from outside are black.
+    """
+    B, _, H, W = images.shape
+    if shift_px.shape != (B, 2):
+        raise HandflowError(f"shift_px must be ({B}, 2), found {tuple(shift_px.shape)}")
+    d = shift_px.to(images.dtype)
+    theta = images.new_zeros(B, 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1.0
+    theta[:, 0, 2], theta[:, 1, 2] = -2 * d[:, 0] / W, -2 * d[:, 1] / H
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    K2 = K_crop.clone()
+    K2[:, :2, 2] += shift_px.to(K_crop.dtype)
+    return out, K2
+
+
+__all__ = ["CropJitter", "TEST_TIME_CROPS", "recrop", "shift_crops"]

@@ -7,7 +7,7 @@ importing the training losses above them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
@@ -63,6 +63,23 @@ class LossTargets:
     K_crop: torch.Tensor
     mask: torch.Tensor | None = None
     joints_valid: torch.Tensor | None = None
+
+    def shifted(self, shift_px: torch.Tensor, crop_px: int) -> "LossTargets":
+        """The same supervision for crops shifted by ``shift_px (B, 2)`` pixels (``shift_crops``).
+
+        The camera frame does not move: only what is in crop pixels does. Each annotation's wrist ``t``
+        (``2 uv / S - 1``) moves by ``2 d / S``, the 2D keypoints by ``d``, the principal point by ``d``;
+        the depth term ``s`` and the rotations stay. A keypoint shifted out of the crop is no longer visible.
+        """
+        d = shift_px.to(self.joints2d_px.dtype)
+        y = self.y.clone()
+        split_y(y)["t"].add_((2.0 * d / crop_px).to(y.dtype)[:, None, None])  # a view: both hands, every annotation
+        uv = self.joints2d_px + d[:, None]
+        inside = ((uv >= -0.5) & (uv <= crop_px - 0.5)).all(-1)
+        K = self.K_crop.clone()
+        K[:, :2, 2] += d.to(K.dtype)
+        return replace(self, y=y, joints2d_px=uv, visible=self.visible * inside.to(self.visible.dtype),
+                       K_crop=K)
 
 
 def orthonormal_penalty(y: torch.Tensor) -> torch.Tensor:

@@ -181,3 +181,29 @@ def test_root_relative_term_enters_the_total_with_its_weight():
     _, b = handflow_loss(net, ctx, tg, LossConfig(nll_noise=0.0, w_j3d_rr=7.0))
     assert a["j3d_rr"] == pytest.approx(b["j3d_rr"]) and a["j3d_rr"] > 0
     assert b["total"] - a["total"] == pytest.approx(7.0 * a["j3d_rr"], rel=1e-4)
+
+
+def test_shifted_targets_follow_the_shifted_crop():
+    """Known answer: a crop shifted by d pixels moves every annotation's wrist t by 2 d / S, the 2D keypoints and
+    the principal point by d; lifting the shifted y with the shifted intrinsics gives the same camera-frame hand."""
+    net, _, tg = _setup(B=2, K=3)
+    d = torch.tensor([[3.0, -2.0], [-40.0, 0.5]])  # the second crop's shift pushes keypoints out of it
+    out = tg.shifted(d, S)
+    t_r, t_l = slice(106, 108), slice(215, 217)
+    for t in (t_r, t_l):
+        assert torch.allclose(out.y[..., t] - tg.y[..., t], (2 * d / S)[:, None].expand(2, 3, 2))
+    rest = torch.ones(Y_DIM, dtype=torch.bool)
+    rest[t_r] = rest[t_l] = False
+    assert torch.equal(out.y[..., rest], tg.y[..., rest])  # rotations, shape, depth
+    assert torch.allclose(out.joints2d_px, tg.joints2d_px + d[:, None])
+    assert torch.allclose(out.K_crop[:, :2, 2], tg.K_crop[:, :2, 2] + d)
+    assert torch.allclose(out.joints2d_px, project_crop(tg.joints_cam_mm, out.K_crop), atol=1e-3)
+    k = tg.mode_index[0]
+    lifted = net.lift(out.y[torch.arange(2), tg.mode_index], out.K_crop)
+    before = net.lift(tg.y[torch.arange(2), tg.mode_index], tg.K_crop)
+    assert torch.allclose(lifted, before, atol=1e-2) and int(k) == 1
+    inside = ((out.joints2d_px >= -0.5) & (out.joints2d_px <= S - 0.5)).all(-1)
+    assert not bool(inside[1].all())  # some of them left the crop ...
+    assert torch.equal(out.visible, tg.visible & inside)  # ... and are no longer visible
+    assert torch.equal(out.joints_cam_mm, tg.joints_cam_mm) and torch.equal(out.mask, tg.mask)
+    assert torch.equal(tg.shifted(torch.zeros(2, 2), S).y, tg.y)  # no shift, no change

@@ -35,8 +35,11 @@ def test_train_writes_checkpoint_and_log(tmp_path, tiny_train_config):
         train(cfg, tmp_path)
 
 
-def test_resume_reproduces_uninterrupted_run(tmp_path, tiny_train_config, monkeypatch):
+@pytest.mark.parametrize("crop_shift", [0.0, 0.1])
+def test_resume_reproduces_uninterrupted_run(tmp_path, tiny_train_config, monkeypatch, crop_shift):
+    """Also with training's crop shifts: their draw is fixed by the seed and the step, not by the process."""
     cfg = load_train_config(tiny_train_config)
+    cfg.data.crop_shift = crop_shift
     full = tmp_path / "full"
     train(cfg, full)
 
@@ -199,6 +202,46 @@ def test_amp_cpu_applies_only_where_the_cpu_has_bfloat16_instructions(monkeypatc
     train(cfg, tmp_path / "run", device="cpu")
     assert flags == {False}
     assert json.loads((tmp_path / "run" / "config.json").read_text())["encoder_dtype"] == "float32"
+
+
+def test_crop_shift_is_checked(tmp_path, tiny_train_config):
+    text = tiny_train_config.read_text()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace("[data]", "[data]\ncrop_shift = 0.5"))
+    with pytest.raises(HandflowError, match=r"data.crop_shift must be in \[0, 0.5\)"):
+        load_train_config(bad)
+    bad.write_text(text.replace("[data]", "[data]\ncrop_shift = 0.1").replace(
+        "seed = 0", "seed = 0\ntrain_encoder = false\ninit_from = 'x.pt'"))
+    with pytest.raises(HandflowError, match="crop_shift needs train_encoder = true"):
+        load_train_config(bad)
+
+
+def test_crop_shift_changes_what_the_encoder_sees(tmp_path, tiny_train_config, monkeypatch):
+    """The training step gets shifted crops (black edges, moved principal points) and the matching targets."""
+    import handflow.train as T
+
+    seen = []
+    real = T._TrainStep.forward
+
+    def spy(self, inputs, targets):
+        seen.append((inputs.detach().clone(), targets.K_crop.clone()))
+        return real(self, inputs, targets)
+
+    monkeypatch.setattr(T._TrainStep, "forward", spy)
+    cfg = load_train_config(tiny_train_config)
+    cfg.optim.epochs = 1
+    runs = {}
+    for shift in (0.0, 0.1):
+        seen.clear()
+        cfg.data.crop_shift = shift
+        train(cfg, tmp_path / f"shift-{shift}")
+        runs[shift] = list(seen)
+    (i0, K0), (i1, K1) = runs[0.0][0], runs[0.1][0]
+    S = i0.shape[-1]
+    moved = K1[:, :2, 2] - K0[:, :2, 2]
+    assert bool((moved.abs() <= 0.1 * S + 1e-4).all()) and float(moved.abs().max()) > 0.01 * S
+    assert not torch.equal(i0, i1)
+    assert torch.equal(K1[:, :2, :2], K0[:, :2, :2])
 
 
 def test_frozen_encoder_needs_init_from(tmp_path, tiny_train_config):
