@@ -243,8 +243,8 @@ def _shift_batch(images: torch.Tensor, tg: LossTargets, max_shift: float, seed: 
     B, S = images.shape[0], images.shape[-1]
     u = torch.rand(B, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     d = ((2 * u - 1) * max_shift * S).to(device=images.device, dtype=torch.float32)
-    images, _ = shift_crops(images, tg.K_crop, d)
-    return images, tg.shifted(d, S)
+    images, K = shift_crops(images, tg.K_crop, d)
+    return images, tg.shifted(d, K, S)
 
 
 def _fix_mode_annotations(ann_mask: torch.Tensor, seed: int) -> torch.Tensor:

@@ -46,6 +46,28 @@ TEST_TIME_CROPS = (
 )
 
 
+def _resample(images: torch.Tensor, K_crop: torch.Tensor, zoom: torch.Tensor, shift_px: torch.Tensor):
+    """The similarity ``u' = s (u - c) + c + d`` per image: ``zoom (B,)``, ``shift_px (B, 2)`` -> ``(images', K')``.
+
+    Both matrices are formed in float64 and rounded once to the inputs' dtypes.
+    """
+    B, _, H, W = images.shape
+    s = zoom.to(torch.float64)
+    d = shift_px.to(torch.float64)
+    # affine_grid maps output to input in normalised coordinates (align_corners=False: pixel centres at
+    # (2u + 1) / W - 1, so the centre pixel (W - 1) / 2 is 0): x_in = (x_out - 2 d / W) / s
+    theta = s.new_zeros(B, 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1 / s
+    theta[:, 0, 2], theta[:, 1, 2] = -2 * d[:, 0] / (W * s), -2 * d[:, 1] / (H * s)
+    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
+    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    A = s.new_zeros(B, 3, 3)
+    A[:, 0, 0] = A[:, 1, 1] = s
+    A[:, :2, 2] = (1 - s)[:, None] * s.new_tensor([(W - 1) / 2, (H - 1) / 2]) + d
+    A[:, 2, 2] = 1.0
+    return out, A.to(K_crop.dtype) @ K_crop
+
+
 def recrop(images: torch.Tensor, K_crop: torch.Tensor, jitter: CropJitter) -> tuple[torch.Tensor, torch.Tensor]:
     """Re-crop ``images (B, C, S, S)`` (any float range) by ``jitter``; returns ``(images', K' (B, 3, 3))``.
 
@@ -54,15 +76,9 @@ def recrop(images: torch.Tensor, K_crop: torch.Tensor, jitter: CropJitter) -> tu
     if jitter == CropJitter():
         return images, K_crop
     B, _, H, W = images.shape
-    s, dx, dy = float(jitter.zoom), float(jitter.dx) * W, float(jitter.dy) * H
-    # affine_grid maps output to input in normalised coordinates (align_corners=False: pixel centres at
-    # (2u + 1) / W - 1, so the centre pixel (W - 1) / 2 is 0): x_in = (x_out - 2 d / W) / s
-    theta = images.new_tensor([[1 / s, 0.0, -2 * dx / (W * s)], [0.0, 1 / s, -2 * dy / (H * s)]]).expand(B, 2, 3)
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    cx, cy = (W - 1) / 2, (H - 1) / 2
-    A = K_crop.new_tensor([[s, 0.0, (1 - s) * cx + dx], [0.0, s, (1 - s) * cy + dy], [0.0, 0.0, 1.0]])
-    return out, A @ K_crop
+    zoom = torch.full((B,), float(jitter.zoom), dtype=torch.float64, device=images.device)
+    shift = torch.tensor([[float(jitter.dx) * W, float(jitter.dy) * H]], dtype=torch.float64, device=images.device)
+    return _resample(images, K_crop, zoom, shift.expand(B, 2))
 
 
 def shift_crops(images: torch.Tensor, K_crop: torch.Tensor, shift_px: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -71,18 +87,10 @@ def shift_crops(images: torch.Tensor, K_crop: torch.Tensor, shift_px: torch.Tens
     :func:`recrop` without a zoom, one shift per image (training's crop jitter): a pixel at ``u`` moves to
     ``u + d`` and ``K'`` is ``K_crop`` with its principal point moved by ``d``; pixels from outside are black.
     """
-    B, _, H, W = images.shape
+    B = images.shape[0]
     if shift_px.shape != (B, 2):
         raise HandflowError(f"shift_px must be ({B}, 2), found {tuple(shift_px.shape)}")
-    d = shift_px.to(images.dtype)
-    theta = images.new_zeros(B, 2, 3)
-    theta[:, 0, 0] = theta[:, 1, 1] = 1.0
-    theta[:, 0, 2], theta[:, 1, 2] = -2 * d[:, 0] / W, -2 * d[:, 1] / H
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    K2 = K_crop.clone()
-    K2[:, :2, 2] += shift_px.to(K_crop.dtype)
-    return out, K2
+    return _resample(images, K_crop, shift_px.new_ones(B), shift_px)
 
 
 __all__ = ["CropJitter", "TEST_TIME_CROPS", "recrop", "shift_crops"]

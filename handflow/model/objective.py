@@ -64,22 +64,20 @@ class LossTargets:
     mask: torch.Tensor | None = None
     joints_valid: torch.Tensor | None = None
 
-    def shifted(self, shift_px: torch.Tensor, crop_px: int) -> "LossTargets":
-        """The same supervision for crops shifted by ``shift_px (B, 2)`` pixels (``shift_crops``).
+    def shifted(self, shift_px: torch.Tensor, K_crop: torch.Tensor, crop_px: int) -> "LossTargets":
+        """The same supervision for crops shifted by ``shift_px (B, 2)`` pixels, whose intrinsics are now
+        ``K_crop (B, 3, 3)`` (both from ``handflow.geometry.recrop.shift_crops``).
 
         The camera frame does not move: only what is in crop pixels does. Each annotation's wrist ``t``
-        (``2 uv / S - 1``) moves by ``2 d / S``, the 2D keypoints by ``d``, the principal point by ``d``;
-        the depth term ``s`` and the rotations stay. A keypoint shifted out of the crop is no longer visible.
+        (``2 uv / S - 1``) moves by ``2 d / S`` and the 2D keypoints by ``d``; the depth term ``s`` and the
+        rotations stay. A keypoint shifted out of the crop is no longer visible.
         """
         d = shift_px.to(self.joints2d_px.dtype)
         y = self.y.clone()
         split_y(y)["t"].add_((2.0 * d / crop_px).to(y.dtype)[:, None, None])  # a view: both hands, every annotation
         uv = self.joints2d_px + d[:, None]
         inside = ((uv >= -0.5) & (uv <= crop_px - 0.5)).all(-1)
-        K = self.K_crop.clone()
-        K[:, :2, 2] += d.to(K.dtype)
-        return replace(self, y=y, joints2d_px=uv, visible=self.visible * inside.to(self.visible.dtype),
-                       K_crop=K)
+        return replace(self, y=y, joints2d_px=uv, visible=self.visible * inside.to(self.visible.dtype), K_crop=K_crop)
 
 
 def orthonormal_penalty(y: torch.Tensor) -> torch.Tensor:

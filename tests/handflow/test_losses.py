@@ -10,6 +10,7 @@ from handflow.losses import LossConfig, LossTargets, handflow_loss, orthonormal_
 from handflow.model.config import ModelConfig
 from handflow.model.handflownet import HandFlowNet
 from handflow.model.pose_params import Y_DIM, project_crop, y_from_rotmats
+from handflow.geometry.recrop import shift_crops
 from handflow.geometry.rotation import axis_angle_to_matrix
 
 S = 64
@@ -188,7 +189,8 @@ def test_shifted_targets_follow_the_shifted_crop():
     the principal point by d; lifting the shifted y with the shifted intrinsics gives the same camera-frame hand."""
     net, _, tg = _setup(B=2, K=3)
     d = torch.tensor([[3.0, -2.0], [-40.0, 0.5]])  # the second crop's shift pushes keypoints out of it
-    out = tg.shifted(d, S)
+    _, K = shift_crops(torch.zeros(2, 3, S, S), tg.K_crop, d)
+    out = tg.shifted(d, K, S)
     t_r, t_l = slice(106, 108), slice(215, 217)
     for t in (t_r, t_l):
         assert torch.allclose(out.y[..., t] - tg.y[..., t], (2 * d / S)[:, None].expand(2, 3, 2))
@@ -206,4 +208,4 @@ def test_shifted_targets_follow_the_shifted_crop():
     assert not bool(inside[1].all())  # some of them left the crop ...
     assert torch.equal(out.visible, tg.visible & inside)  # ... and are no longer visible
     assert torch.equal(out.joints_cam_mm, tg.joints_cam_mm) and torch.equal(out.mask, tg.mask)
-    assert torch.equal(tg.shifted(torch.zeros(2, 2), S).y, tg.y)  # no shift, no change
+    assert torch.equal(tg.shifted(torch.zeros(2, 2), tg.K_crop, S).y, tg.y)  # no shift, no change
