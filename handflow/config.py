@@ -30,7 +30,10 @@ def from_dict(cls: type[T], data: dict, where: str = "config") -> T:
     kwargs = {}
     for name, value in data.items():
         kwargs[name] = _coerce(hints[name], value, f"{where}.{name}")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except HandflowError as err:  # a check across fields (__post_init__): say which file or table it read
+        raise HandflowError(f"{where}: {err}") from err
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:

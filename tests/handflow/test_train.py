@@ -208,7 +208,7 @@ def test_crop_shift_is_checked(tmp_path, tiny_train_config):
     text = tiny_train_config.read_text()
     bad = tmp_path / "bad.toml"
     bad.write_text(text.replace("[data]", "[data]\ncrop_shift = 0.5"))
-    with pytest.raises(HandflowError, match=r"data.crop_shift must be in \[0, 0.5\)"):
+    with pytest.raises(HandflowError, match=r"bad.toml: data.crop_shift must be in \[0, 0.5\)"):  # the file named
         load_train_config(bad)
     bad.write_text(text.replace("[data]", "[data]\ncrop_shift = 0.1").replace(
         "seed = 0", "seed = 0\ntrain_encoder = false\ninit_from = 'x.pt'"))
